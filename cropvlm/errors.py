@@ -1,0 +1,29 @@
+"""Exception types raised by the core. Each says what was wrong and where."""
+
+
+class CropVLMError(Exception):
+    """Base class for every error the core raises on purpose."""
+
+
+class BoxError(CropVLMError, ValueError):
+    """A box string or coordinates that are not a valid percent box."""
+
+
+class TemplateError(CropVLMError, ValueError):
+    """A question-template file that does not validate (names file, field and problem)."""
+
+
+class DocumentError(CropVLMError):
+    """A document that cannot be turned into pages: corrupt, encrypted, empty, too big."""
+
+
+class UnsupportedMediaError(DocumentError):
+    """Bytes that are neither a PDF nor an image format we render."""
+
+
+class ReaderError(CropVLMError):
+    """A reader backend that cannot run (engine missing, bad configuration)."""
+
+
+class SpecError(CropVLMError, ValueError):
+    """A policy or reader spec string such as `ocr:rapidocr@768` that does not parse."""
