@@ -1,0 +1,110 @@
+"""Crop-then-answer over a batch of pages: the model work of an extraction, nothing else.
+
+For every page x field: the policy proposes a box (one batched call for the whole batch),
+the crop is cut from the full-resolution page, and the reader answers from page + crop (one
+batched call). Pages may come from many documents; batching across documents is what keeps
+a GPU busy. Then, per document and field, the most confident page's answer is marked best;
+every candidate is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from PIL import Image
+
+from cropvlm.box import Box
+from cropvlm.crops import cut_crop
+from cropvlm.policies.base import CropRequest, Policy, Proposal
+from cropvlm.readers.base import Answer, Reader, ReadRequest
+from cropvlm.templates import FieldSpec
+
+FULL_PAGE_AREA = 0.99  # a box covering this much of the page is read as "no crop"
+
+
+@dataclass(frozen=True)
+class PageRef:
+    doc: str  # the caller's key for the document (e.g. its sha256)
+    page_number: int  # 1-based
+    image: Image.Image  # full-resolution RGB page
+    gold_boxes: Mapping[str, Box] = field(default_factory=dict)  # field -> box (evaluation)
+
+
+@dataclass(frozen=True)
+class FieldResult:
+    doc: str
+    page_number: int
+    spec: FieldSpec
+    proposal: Proposal
+    crop: Image.Image | None  # None: the reader saw the whole page
+    crop_pixels: tuple[int, int, int, int] | None  # left, top, right, bottom on the page
+    page_size: tuple[int, int]  # width, height in pixels
+    answer: Answer
+    seconds: float  # this answer's share of the batch's policy + reader time
+    is_best: bool = False
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    results: list[FieldResult]
+    policy_seconds: float
+    reader_seconds: float
+
+
+def crop_then_answer(
+    pages: Sequence[PageRef], fields: Sequence[FieldSpec], policy: Policy, reader: Reader
+) -> BatchResult:
+    if not pages or not fields:
+        return BatchResult([], 0.0, 0.0)
+    pairs = [(page, spec) for page in pages for spec in fields]  # page-major: a page's fields together
+    requests = [
+        CropRequest(page.image, spec.question, spec.field, page.gold_boxes.get(spec.field))
+        for page, spec in pairs
+    ]
+    started = time.perf_counter()
+    proposals = policy.propose(requests)
+    policy_seconds = time.perf_counter() - started
+    if len(proposals) != len(requests):
+        raise RuntimeError(f"policy {policy.version} returned {len(proposals)} boxes for {len(requests)} requests")
+
+    crops = [_crop_for(page.image, proposal) for (page, _), proposal in zip(pairs, proposals)]
+    read_requests = [ReadRequest(page.image, crop, spec) for (page, spec), (crop, _) in zip(pairs, crops)]
+    started = time.perf_counter()
+    answers = reader.answer(read_requests)
+    reader_seconds = time.perf_counter() - started
+    if len(answers) != len(read_requests):
+        raise RuntimeError(f"reader {reader.version} returned {len(answers)} answers for {len(read_requests)} requests")
+
+    share = (policy_seconds + reader_seconds) / len(pairs)
+    results = [
+        FieldResult(page.doc, page.page_number, spec, proposal, crop, pixels, page.image.size, answer, share)
+        for (page, spec), proposal, (crop, pixels), answer in zip(pairs, proposals, crops, answers)
+    ]
+    return BatchResult(mark_best(results), policy_seconds, reader_seconds)
+
+
+def mark_best(results: Sequence[FieldResult]) -> list[FieldResult]:
+    """Flag, per (document, field), the most confident answer; ties go to the earlier page."""
+    best: dict[tuple[str, str], FieldResult] = {}
+    for result in results:
+        key = (result.doc, result.spec.field)
+        current = best.get(key)
+        if current is None or _rank(result) > _rank(current):
+            best[key] = result
+    chosen = {id(r) for r in best.values()}
+    return [replace(r, is_best=id(r) in chosen) for r in results]
+
+
+def _rank(result: FieldResult) -> tuple[bool, float, int]:
+    # A non-empty answer beats an empty one; then confidence; then the earlier page.
+    return (bool(result.answer.text), result.answer.confidence, -result.page_number)
+
+
+def _crop_for(
+    page: Image.Image, proposal: Proposal
+) -> tuple[Image.Image | None, tuple[int, int, int, int] | None]:
+    if proposal.box is None or proposal.box.area >= FULL_PAGE_AREA:
+        return None, None
+    return cut_crop(page, proposal.box)

@@ -1,0 +1,54 @@
+"""Build policies and readers from short spec strings, the way flows and the CLI name them.
+
+    policy: full | center[@SIDE] | random[@SEED] | oracle[@MIN_AREA]
+    reader: ocr:ENGINE[@BUDGET]   (ENGINE rapidocr|tesseract; BUDGET pixels or "full")
+"""
+
+from __future__ import annotations
+
+from cropvlm.errors import SpecError
+from cropvlm.policies.base import Policy
+from cropvlm.readers.base import Reader
+
+DEFAULT_POLICY = "full"
+DEFAULT_READER = "ocr:rapidocr@768"
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """`"center@40"` -> `("center", "40")`; `"full"` -> `("full", None)`."""
+    name, _, arg = spec.strip().partition("@")
+    if not name:
+        raise SpecError(f"empty spec {spec!r}")
+    return name, (arg or None)
+
+
+def build_policy(spec: str) -> Policy:
+    from cropvlm.policies import baselines
+
+    name, arg = split_spec(spec)
+    try:
+        if name == "full" and arg is None:
+            return baselines.FullPagePolicy()
+        if name == "center":
+            return baselines.CenterPolicy(float(arg) if arg else 50.0)
+        if name == "random":
+            return baselines.RandomPolicy(int(arg) if arg else 0)
+        if name == "oracle":
+            return baselines.OraclePolicy(float(arg) if arg else 0.04)
+    except ValueError as exc:
+        raise SpecError(f"bad policy spec {spec!r}: {exc}") from exc
+    raise SpecError(f"unknown policy spec {spec!r}; known: full, center[@SIDE], random[@SEED], oracle")
+
+
+def build_reader(spec: str) -> Reader:
+    kind, _, rest = spec.strip().partition(":")
+    if kind == "ocr":
+        from cropvlm.readers.ocr import OcrReader
+
+        engine, arg = split_spec(rest or "rapidocr")
+        try:
+            budget = None if arg == "full" else int(arg) if arg else 768
+        except ValueError as exc:
+            raise SpecError(f"bad reader budget in {spec!r}: use pixels or 'full'") from exc
+        return OcrReader(engine=engine, budget=budget)
+    raise SpecError(f"unknown reader spec {spec!r}; known: ocr:rapidocr@768, ocr:tesseract@768")

@@ -1,0 +1,96 @@
+import io
+
+import pymupdf
+import pytest
+from PIL import Image
+
+from cropvlm.errors import DocumentError, UnsupportedMediaError
+from cropvlm.render import RenderConfig, render_document, sniff_media_type
+
+
+def make_pdf(pages=1, width=595, height=842, text="Invoice No: INV-1") -> bytes:
+    doc = pymupdf.open()
+    for _ in range(pages):
+        page = doc.new_page(width=width, height=height)
+        page.insert_text((72, 72), text, fontsize=12)
+    return doc.tobytes()
+
+
+def make_image(fmt="PNG", size=(300, 200), mode="RGB", frames=1) -> bytes:
+    buffer = io.BytesIO()
+    images = [Image.new(mode, size, "white") for _ in range(frames)]
+    images[0].save(buffer, format=fmt, save_all=frames > 1, append_images=images[1:])
+    return buffer.getvalue()
+
+
+def test_pdf_renders_at_the_configured_dpi():
+    rendered = render_document(make_pdf(pages=2), RenderConfig(dpi=72))
+    assert rendered.media_type == "application/pdf"
+    assert [p.size for p in rendered.pages] == [(595, 842), (595, 842)]
+    assert rendered.pages[0].mode == "RGB"
+    assert render_document(make_pdf(), RenderConfig(dpi=144)).pages[0].size == (1190, 1684)
+
+
+@pytest.mark.parametrize("fmt, mode", [("PNG", "RGBA"), ("JPEG", "L"), ("TIFF", "1"), ("PNG", "P")])
+def test_images_load_as_rgb_pages(fmt, mode):
+    rendered = render_document(make_image(fmt, mode=mode))
+    assert rendered.pages[0].mode == "RGB" and rendered.pages[0].size == (300, 200)
+
+
+def test_multi_page_tiff_gives_one_page_per_frame():
+    assert len(render_document(make_image("TIFF", frames=3)).pages) == 3
+
+
+def test_the_type_comes_from_the_bytes_not_the_name():
+    assert sniff_media_type(make_image("PNG")) == "image/png"
+    assert sniff_media_type(b"junk" + make_pdf()) == "application/pdf"
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty file"),
+        (b"hello, this is a text file", "unsupported file type"),
+        (b"%PDF-1.7\n garbage that is not a pdf", "corrupt PDF"),
+        (make_pdf()[:60], "corrupt PDF"),  # truncated
+        (make_image("PNG")[:60], "corrupt or truncated PNG"),
+        (make_image("JPEG")[:100], "corrupt or truncated JPEG"),
+    ],
+)
+def test_bad_documents_fail_with_a_clear_message(data, message):
+    with pytest.raises(DocumentError, match=message):
+        render_document(data)
+
+
+def test_unsupported_type_is_its_own_error():
+    with pytest.raises(UnsupportedMediaError):
+        render_document(b"PK\x03\x04 a zip file")
+
+
+def test_encrypted_pdf_fails():
+    doc = pymupdf.open()
+    doc.new_page()
+    data = doc.tobytes(encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="secret", owner_pw="owner")
+    with pytest.raises(DocumentError, match="encrypted"):
+        render_document(data)
+
+
+def test_too_many_pages_fail_instead_of_tying_up_a_worker():
+    with pytest.raises(DocumentError, match="3 pages, over the limit of 2"):
+        render_document(make_pdf(pages=3), RenderConfig(max_pages=2))
+    with pytest.raises(DocumentError, match="over the limit"):
+        render_document(make_image("TIFF", frames=3), RenderConfig(max_pages=2))
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    # 20000 x 20000 white PNG compresses to a few hundred KB but would need 1.2 GB decoded.
+    bomb = make_image("PNG", size=(20000, 20000), mode="1")
+    assert len(bomb) < 2_000_000
+    with pytest.raises(DocumentError, match="MP is over the limit|decompression bomb"):
+        render_document(bomb)
+
+
+def test_huge_pdf_pages_render_within_the_pixel_limit():
+    data = make_pdf(width=72 * 100, height=72 * 100)  # 100 x 100 inch page
+    page = render_document(data, RenderConfig(dpi=150, max_pixels=4_000_000)).pages[0]
+    assert page.width * page.height <= 4_000_000
