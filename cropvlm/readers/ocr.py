@@ -1,0 +1,105 @@
+"""`OcrReader`: an offline reader that behaves like a fixed-resolution VLM encoder.
+
+Every image (page or crop) is resized so its long side equals the pixel budget before OCR:
+a whole page is shrunk (small print is lost), a crop is zoomed (small print comes back).
+That is the effect a crop policy exploits in a VLM, reproduced with OCR on a CPU.
+
+Crop or page, whichever finds it (OCR-FACTS): the crop is read first; only when it yields
+no answer of the field's type, or a weak one, is the page read - once per page per call,
+shared by every field of that page - and the more confident answer wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+from PIL import Image
+
+from cropvlm.readers.answer_rules import EMPTY, STRONG, Candidate, extract
+from cropvlm.readers.base import Answer, ReadRequest
+from cropvlm.readers.ocr_engines import ENGINES, OcrEngine, make_engine
+from cropvlm.readers.ocr_lines import OcrLine
+from cropvlm.errors import ReaderError
+
+
+def apply_budget(image: Image.Image, budget: int | None) -> Image.Image:
+    """Resize so the long side is `budget` pixels (down or up); None keeps full resolution."""
+    image = image.convert("RGB") if image.mode != "RGB" else image
+    if budget is None or max(image.size) == budget:
+        return image
+    scale = budget / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    # LANCZOS for shrinking (no aliasing), BICUBIC for zooming (what VLM processors use).
+    return image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
+
+
+class OcrReader:
+    """Reader protocol over RapidOCR or tesseract; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: str = "rapidocr",
+        budget: int | None = 768,
+        engine_factory: Callable[[str], OcrEngine] = make_engine,
+    ) -> None:
+        if engine not in ENGINES:
+            raise ReaderError(f"unknown OCR engine {engine!r}; choose one of {list(ENGINES)}")
+        if budget is not None and (not isinstance(budget, int) or budget < 32):
+            raise ReaderError(f"pixel budget must be an integer >= 32 or None, got {budget!r}")
+        self.engine_name = engine
+        self.budget = budget
+        self.version = f"ocr:{engine}@{budget if budget is not None else 'full'}"
+        self._factory = engine_factory
+        self._engine: OcrEngine | None = None  # created on first use: models load slowly
+
+    @property
+    def engine(self) -> OcrEngine:
+        if self._engine is None:
+            self._engine = self._factory(self.engine_name)
+        return self._engine
+
+    def answer(self, requests: Sequence[ReadRequest]) -> list[Answer]:
+        # Caches live for one call: pages by identity (requests of a page share the object,
+        # and the list keeps them alive so ids are not reused), crops by content.
+        page_lines: dict[int, list[OcrLine]] = {}
+        crop_lines: dict[tuple, list[OcrLine]] = {}
+
+        def read_page(page: Image.Image) -> list[OcrLine]:
+            if id(page) not in page_lines:
+                page_lines[id(page)] = self._read(page, crop=False)
+            return page_lines[id(page)]
+
+        def read_crop(crop: Image.Image) -> list[OcrLine]:
+            key = _content_key(crop)
+            if key not in crop_lines:
+                crop_lines[key] = self._read(crop, crop=True)
+            return crop_lines[key]
+
+        answers = []
+        for request in requests:
+            best, source = EMPTY, "page"
+            if request.crop is not None:
+                best, source = extract(read_crop(request.crop), request.spec, "crop"), "crop"
+            if best.strength < STRONG:
+                from_page = extract(read_page(request.page), request.spec, "page")
+                if from_page.confidence > best.confidence or not best.text:
+                    best, source = from_page, "page"
+            answers.append(_to_answer(best, source))
+        return answers
+
+    def _read(self, image: Image.Image, crop: bool) -> list[OcrLine]:
+        if image.width < 2 or image.height < 2:
+            return []
+        return self.engine.read(apply_budget(image, self.budget), crop=crop)
+
+
+def _content_key(image: Image.Image) -> tuple:
+    digest = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest()
+    return (image.mode, image.size, digest)
+
+
+def _to_answer(candidate: Candidate, source: str) -> Answer:
+    if not candidate.text:
+        return Answer("", None, 0.0, source)
+    return Answer(candidate.text, candidate.value, candidate.confidence, source)

@@ -1,0 +1,77 @@
+"""Text lines from OCR word boxes, in reading order.
+
+Both engines give pieces of lines: RapidOCR gives text regions (out of order on wide
+crops), tesseract gives words grouped into blocks that split a receipt row such as
+"TOTAL ........ 60.30" into two columns. The answer rules need whole visual rows, so we
+cluster pieces by vertical overlap and sort each row left to right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OcrLine:
+    text: str
+    confidence: float  # 0-1
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the image read
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def center_y(self) -> float:
+        return (self.box[1] + self.box[3]) / 2
+
+
+def merge_into_lines(pieces: Iterable[OcrLine], overlap: float = 0.5) -> list[OcrLine]:
+    """Cluster pieces into rows (vertical overlap >= `overlap` of the smaller height).
+
+    Pieces are visited top to bottom; a piece joins the row whose last piece overlaps it
+    most, so a slightly skewed row still chains together, and a piece never joins a row
+    it overlaps horizontally (that is the row above or below, not the same row).
+    """
+    rows: list[list[OcrLine]] = []
+    for piece in sorted((p for p in pieces if p.text.strip()), key=lambda p: (p.center_y, p.box[0])):
+        best, best_overlap = None, 0.0
+        for row in rows:
+            ref = max(row, key=lambda p: p.box[2])  # right-most piece: nearest to the new one
+            ratio = _y_overlap(ref, piece)
+            if ratio >= overlap and ratio > best_overlap and not _x_clash(row, piece):
+                best, best_overlap = row, ratio
+        if best is None:
+            rows.append([piece])
+        else:
+            best.append(piece)
+    lines = [_join(sorted(row, key=lambda p: p.box[0])) for row in rows]
+    return sorted(lines, key=lambda line: (line.center_y, line.box[0]))
+
+
+def _y_overlap(a: OcrLine, b: OcrLine) -> float:
+    inter = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
+    smaller = min(a.height, b.height)
+    return inter / smaller if smaller > 0 else 0.0
+
+
+def _x_clash(row: list[OcrLine], piece: OcrLine) -> bool:
+    for other in row:
+        inter = min(other.box[2], piece.box[2]) - max(other.box[0], piece.box[0])
+        if inter > 0.3 * min(other.box[2] - other.box[0], piece.box[2] - piece.box[0]):
+            return True
+    return False
+
+
+def _join(row: list[OcrLine]) -> OcrLine:
+    text = " ".join(p.text.strip() for p in row)
+    weights = [max(len(p.text.strip()), 1) for p in row]
+    confidence = sum(w * p.confidence for w, p in zip(weights, row)) / sum(weights)
+    box = (
+        min(p.box[0] for p in row),
+        min(p.box[1] for p in row),
+        max(p.box[2] for p in row),
+        max(p.box[3] for p in row),
+    )
+    return OcrLine(text, confidence, box)
