@@ -1,0 +1,9 @@
+"""Deterministic synthetic invoices and receipts with gold answers and value boxes.
+
+Pure Python + PyMuPDF + Pillow + numpy; nothing here knows about Prefect, S3 or SQL.
+"""
+
+from cropvlm.synthetic.dataset import write_dataset
+from cropvlm.synthetic.document import GoldField, SyntheticDocument, generate_document
+
+__all__ = ["GoldField", "SyntheticDocument", "generate_document", "write_dataset"]
