@@ -1,0 +1,4 @@
+"""Storage: object stores (S3 and local folders) and the database (SQLAlchemy + Alembic).
+
+Imports sqlalchemy and boto3, never prefect, flows or tasks; cropvlm/ never imports this.
+"""
