@@ -1,0 +1,129 @@
+"""`cropvlm` command line.
+
+    cropvlm extract SOURCE --templates templates/receipt.yaml [--policy full] [--reader ocr:rapidocr@768]
+    cropvlm db upgrade
+    cropvlm demo
+
+`extract` exits 0 when every document was extracted or skipped, 1 when any document failed
+(the failures are listed and recorded in `run_documents`), 2 when the run could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from cropvlm.errors import CropVLMError  # noqa: E402 - after the environment defaults above
+from cropvlm.specs import DEFAULT_POLICY, DEFAULT_READER  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    return args.handler(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cropvlm", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers()
+
+    extract = commands.add_parser("extract", help="extract fields from every document under SOURCE")
+    extract.add_argument("source", help="s3://bucket/prefix or a local folder")
+    extract.add_argument("--templates", action="append", required=True, metavar="YAML",
+                         help="question-template file (repeatable)")
+    extract.add_argument("--policy", default=DEFAULT_POLICY, help=f"crop policy spec (default {DEFAULT_POLICY})")
+    extract.add_argument("--reader", default=DEFAULT_READER, help=f"reader spec (default {DEFAULT_READER})")
+    extract.add_argument("--dpi", type=int, default=150, help="PDF rendering resolution")
+    extract.add_argument("--max-pages", type=int, default=50, help="documents with more pages fail")
+    extract.add_argument("--batch-documents", type=int, default=4, help="documents per model batch")
+    extract.add_argument("--no-progress", action="store_true", help="no progress bar")
+    extract.set_defaults(handler=_extract)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers()
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations (alembic upgrade head)")
+    upgrade.set_defaults(handler=_db_upgrade)
+
+    demo = commands.add_parser("demo", help="generate sample documents and extract them on embedded defaults")
+    demo.add_argument("--folder", default="demo", help="where the sample documents go")
+    demo.add_argument("--documents", type=int, default=6, help="documents per kind")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _extract(args: argparse.Namespace) -> int:
+    summary = run_extract(
+        args.source, args.templates, policy=args.policy, reader=args.reader, dpi=args.dpi,
+        max_pages=args.max_pages, batch_documents=args.batch_documents, progress=not args.no_progress,
+    )
+    if summary is None:
+        return 2
+    print_summary(summary)
+    return 1 if summary["documents_failed"] else 0
+
+
+def run_extract(source: str, templates: list[str], *, progress: bool = True, **parameters) -> dict | None:
+    """Run the extract flow in-process (Prefect's ephemeral API unless PREFECT_API_URL is set)."""
+    from flows import extract as extract_module
+
+    bar = _progress_bar() if progress else None
+    if bar is not None:
+        extract_module.progress_listeners.append(bar.update_to)
+    try:
+        return extract_module.extract(source=source, templates=templates, **parameters)
+    except (CropVLMError, ValueError, OSError) as exc:
+        print(f"cropvlm: run failed: {exc}", file=sys.stderr)
+        return None
+    finally:
+        if bar is not None:
+            extract_module.progress_listeners.remove(bar.update_to)
+            bar.close()
+
+
+def print_summary(summary: dict) -> None:
+    print(
+        f"\nrun {summary['id']} {summary['status']}: {summary['documents_total']} documents, "
+        f"{summary['documents_extracted']} extracted, {summary['documents_skipped']} skipped, "
+        f"{summary['documents_failed']} failed; {summary['pages_processed']} pages, "
+        f"{summary['answers_written']} answers in {summary['wall_seconds']:.1f} s"
+    )
+    for failure in summary.get("failures", []):
+        print(f"  FAILED {failure['uri']}: {failure['error']}")
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from storage.db import upgrade_database
+    from storage.settings import Settings
+
+    settings = Settings()
+    upgrade_database(settings.database_url)
+    print(f"database at head: {settings.safe_database_url()}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from cli.demo import run_demo
+
+    return run_demo(args.folder, args.documents)
+
+
+def _progress_bar():
+    from tqdm import tqdm
+
+    class _Bar(tqdm):
+        def update_to(self, done: int, total: int) -> None:
+            self.total = total
+            self.update(done - self.n)
+
+    return _Bar(unit="doc", desc="extract", file=sys.stderr, dynamic_ncols=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Prefect tasks of the extract flow: thin adapters around tasks/extraction.py and storage/.
+
+Only I/O tasks retry. The model task carries the `gpu` tag, so a tag concurrency limit
+(`prefect concurrency-limit create gpu 1`) keeps workers from fighting over one device.
+Tasks return ids, keys and small dicts; images never travel between tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from prefect import task
+
+from storage import queries
+from tasks.extraction import ExtractJob, extract_documents
+from tasks.resources import get_session_factory, get_store
+
+GPU_TAG = "gpu"
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30])
+def list_documents(source: str) -> list[str]:
+    """Keys of every (non-hidden) object under the source, in a stable order."""
+    return [info.key for info in get_store(source).list()]
+
+
+@task(retries=2, retry_delay_seconds=5)
+def open_run(
+    database_url: str, *, flow_run_id: str | None, source: str, templates, policy: str, reader: str, parameters: dict
+) -> int:
+    with get_session_factory(database_url).begin() as session:
+        queries.ensure_template_set(
+            session, templates.content_hash, templates.name, templates.canonical_json()
+        )
+        return queries.start_run(
+            session, flow_run_id=flow_run_id, source=source, template_set_hash=templates.content_hash,
+            policy=policy, reader=reader, parameters=parameters,
+        )
+
+
+@task(tags=[GPU_TAG])
+def extract_batch(job: ExtractJob, keys: list[str]) -> dict:
+    """Model work for one batch of documents; per-document failures are recorded, not raised."""
+    outcome = extract_documents(job, keys)
+    return asdict(outcome)
+
+
+@task(retries=2, retry_delay_seconds=5)
+def close_run(database_url: str, run_id: int, *, status: str, error: str | None = None, **counters) -> dict:
+    with get_session_factory(database_url).begin() as session:
+        queries.finish_run(session, run_id, status=status, error=error, **counters)
+        return queries.run_summary(session, run_id)
+
+
+@task
+def fetch_run_fields(database_url: str, run_id: int, limit: int = 200) -> list[dict]:
+    with get_session_factory(database_url).begin() as session:
+        return queries.run_fields(session, run_id, limit=limit)

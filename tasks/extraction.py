@@ -1,0 +1,262 @@
+"""Extract one batch of documents: read, identify, render, crop-then-answer, persist.
+
+Plain Python (no Prefect) so tests and benchmarks can call it directly; `tasks/extract.py`
+wraps it as a task. Failure is per document: a document that cannot be read, rendered or
+answered is recorded as failed with its message, and the rest of the batch completes.
+Each document's answers are written in one transaction, so none is left half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cropvlm.crops import encode_thumbnail
+from cropvlm.errors import DocumentError
+from cropvlm.pipeline import FieldResult, PageRef, crop_then_answer
+from cropvlm.render import RenderConfig, render_document, sniff_media_type
+from cropvlm.templates import TemplateSet
+from storage import queries
+from storage.errors import StorageError
+from tasks.resources import get_policy, get_reader, get_session_factory, get_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExtractJob:
+    """Everything a worker needs to extract documents for one run (small, picklable)."""
+
+    run_id: int
+    source: str  # store root the document keys are relative to
+    templates: TemplateSet
+    policy: str  # spec, e.g. "full"
+    reader: str  # spec, e.g. "ocr:rapidocr@768"
+    render: RenderConfig
+    database_url: str
+    artifacts_uri: str  # where crop thumbnails go
+
+
+@dataclass
+class DocumentOutcome:
+    uri: str
+    status: str  # extracted | skipped | failed
+    error: str | None = None
+    pages: int = 0
+    answers: int = 0
+    seconds: float = 0.0
+    document_id: int | None = None  # None when the bytes could not be read
+
+
+@dataclass
+class BatchOutcome:
+    documents: list[DocumentOutcome] = field(default_factory=list)
+    pages: int = 0
+    policy_seconds: float = 0.0
+    reader_seconds: float = 0.0
+
+
+@dataclass
+class _Pending:
+    """A document that rendered and awaits model work."""
+
+    key: str
+    uri: str
+    sha256: str
+    document_id: int
+    pages: list
+    started: float
+
+
+def extract_documents(job: ExtractJob, keys: Sequence[str]) -> BatchOutcome:
+    store = get_store(job.source)
+    sessions = get_session_factory(job.database_url)
+    outcome = BatchOutcome()
+    pending: list[_Pending] = []
+    seen: dict[str, str] = {}  # sha256 -> uri, duplicates inside this batch
+    for key in keys:
+        started = time.perf_counter()
+        uri = store.uri(key)
+        result = _prepare(job, store, sessions, key, uri, seen)
+        if isinstance(result, DocumentOutcome):
+            result.seconds = time.perf_counter() - started
+            _record(sessions, job.run_id, result)
+            outcome.documents.append(result)
+        else:
+            result.started = started
+            pending.append(result)
+
+    for doc, results, error in _answer(job, pending, outcome):
+        if error is not None:
+            done = DocumentOutcome(doc.uri, "failed", error, pages=len(doc.pages), document_id=doc.document_id)
+            done.seconds = time.perf_counter() - doc.started
+            _record(sessions, job.run_id, done)
+        else:
+            done = _persist(job, sessions, doc, results)
+        outcome.documents.append(done)
+    return outcome
+
+
+def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome:
+    """Read, hash, skip if already extracted, render. Returns a failure/skip or a _Pending."""
+    try:
+        data = store.read(key)
+    except StorageError as exc:
+        return DocumentOutcome(uri, "failed", f"cannot read object: {exc}")
+    sha256 = hashlib.sha256(data).hexdigest()
+    if sha256 in seen:
+        return DocumentOutcome(uri, "skipped", f"same content as {seen[sha256]}")
+    seen[sha256] = uri
+    try:
+        media_type = sniff_media_type(data)
+    except DocumentError:
+        media_type = "application/octet-stream"
+    with sessions.begin() as session:
+        document_id = queries.upsert_document(
+            session, sha256=sha256, uri=uri, media_type=media_type, size_bytes=len(data), page_count=None
+        )
+        done = queries.find_extraction(
+            session, sha256, job.templates.content_hash, _policy_version(job), _reader_version(job)
+        )
+    if done is not None:
+        return DocumentOutcome(uri, "skipped", None, document_id=document_id)
+    try:
+        rendered = render_document(data, job.render)
+    except DocumentError as exc:
+        return DocumentOutcome(uri, "failed", str(exc), document_id=document_id)
+    return _Pending(key, uri, sha256, document_id, rendered.pages, 0.0)
+
+
+def _answer(job: ExtractJob, pending: list[_Pending], outcome: BatchOutcome):
+    """Yield (doc, results, error) per pending document, batching all pages in one call.
+
+    If the batched call fails, each document is retried alone so one bad document fails
+    alone instead of taking the batch with it.
+    """
+    if not pending:
+        return
+    policy, reader = get_policy(job.policy), get_reader(job.reader)
+    fields = job.templates.fields
+    try:
+        batch = crop_then_answer(_page_refs(pending), fields, policy, reader)
+    except Exception as exc:  # noqa: BLE001 - isolate the culprit below, then re-raise nothing
+        log.warning("batched model call failed (%s); retrying document by document", exc)
+        batches = []
+        for doc in pending:
+            try:
+                batches.append((doc, crop_then_answer(_page_refs([doc]), fields, policy, reader), None))
+            except Exception as single:  # noqa: BLE001 - recorded as this document's failure
+                batches.append((doc, None, f"model failure: {type(single).__name__}: {single}"))
+        for doc, result, error in batches:
+            if result is not None:
+                _add_timings(outcome, result, len(doc.pages))
+            yield doc, (result.results if result else None), error
+        return
+    _add_timings(outcome, batch, sum(len(d.pages) for d in pending))
+    by_doc: dict[str, list[FieldResult]] = {}
+    for result in batch.results:
+        by_doc.setdefault(result.doc, []).append(result)
+    for doc in pending:
+        yield doc, by_doc.get(doc.sha256, []), None
+
+
+def _persist(job: ExtractJob, sessions, doc: _Pending, results: list[FieldResult]) -> DocumentOutcome:
+    artifacts = get_store(job.artifacts_uri)
+    rows = []
+    try:
+        for result in results:
+            crop_uri = None
+            if result.crop is not None:
+                thumbnail = encode_thumbnail(result.crop)
+                key = f"crops/{hashlib.sha256(thumbnail).hexdigest()}.jpg"
+                crop_uri = artifacts.uri(key) if artifacts.exists(key) else artifacts.write(key, thumbnail, "image/jpeg")
+            rows.append(_answer_row(result, crop_uri))
+    except StorageError as exc:
+        done = DocumentOutcome(
+            doc.uri, "failed", f"cannot store crop thumbnails: {exc}", pages=len(doc.pages), document_id=doc.document_id
+        )
+        _record(sessions, job.run_id, done)
+        return done
+    done = DocumentOutcome(doc.uri, "extracted", None, pages=len(doc.pages), answers=len(rows))
+    done.seconds = time.perf_counter() - doc.started
+    with sessions.begin() as session:
+        queries.upsert_document(
+            session, sha256=doc.sha256, uri=doc.uri, media_type=None, size_bytes=None, page_count=len(doc.pages)
+        )
+        try:
+            with session.begin_nested():
+                queries.save_extraction(
+                    session,
+                    run_id=job.run_id,
+                    document_id=doc.document_id,
+                    template_set_hash=job.templates.content_hash,
+                    policy=_policy_version(job),
+                    reader=_reader_version(job),
+                    answers=rows,
+                )
+        except queries.AlreadyExtracted:
+            done = DocumentOutcome(doc.uri, "skipped", "extracted meanwhile by another run", pages=len(doc.pages))
+        queries.record_run_document(
+            session, job.run_id, uri=done.uri, document_id=doc.document_id, status=done.status,
+            error=done.error, pages=done.pages, answers=done.answers, seconds=done.seconds,
+        )
+    return done
+
+
+def _answer_row(result: FieldResult, crop_uri: str | None) -> queries.AnswerRow:
+    box = result.proposal.box if result.crop is not None else None
+    pixels = result.crop_pixels
+    return queries.AnswerRow(
+        page_number=result.page_number,
+        field=result.spec.field,
+        question=result.spec.question,
+        answer_type=result.spec.type,
+        answer=result.answer.text,
+        value=result.answer.value,
+        confidence=result.answer.confidence,
+        is_best=result.is_best,
+        crop_x1=box.x1 if box else None,
+        crop_y1=box.y1 if box else None,
+        crop_x2=box.x2 if box else None,
+        crop_y2=box.y2 if box else None,
+        crop_px_x1=pixels[0] if pixels else None,
+        crop_px_y1=pixels[1] if pixels else None,
+        crop_px_x2=pixels[2] if pixels else None,
+        crop_px_y2=pixels[3] if pixels else None,
+        page_width=result.page_size[0],
+        page_height=result.page_size[1],
+        crop_uri=crop_uri,
+        policy_output=result.proposal.text,
+        policy_valid=result.proposal.valid,
+        answer_source=result.answer.source or None,
+        latency_ms=result.seconds * 1000,
+    )
+
+
+def _page_refs(pending: Sequence[_Pending]) -> list[PageRef]:
+    return [PageRef(d.sha256, i + 1, image) for d in pending for i, image in enumerate(d.pages)]
+
+
+def _add_timings(outcome: BatchOutcome, batch, pages: int) -> None:
+    outcome.pages += pages
+    outcome.policy_seconds += batch.policy_seconds
+    outcome.reader_seconds += batch.reader_seconds
+
+
+def _record(sessions, run_id: int, done: DocumentOutcome) -> None:
+    with sessions.begin() as session:
+        queries.record_run_document(
+            session, run_id, uri=done.uri, document_id=done.document_id, status=done.status,
+            error=done.error, pages=done.pages or None, answers=done.answers or None, seconds=done.seconds,
+        )
+
+
+def _policy_version(job: ExtractJob) -> str:
+    return get_policy(job.policy).version
+
+
+def _reader_version(job: ExtractJob) -> str:
+    return get_reader(job.reader).version

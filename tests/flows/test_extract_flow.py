@@ -1,0 +1,106 @@
+"""The extract flow end to end on real parts: files or a real S3 server, SQLite and
+PostgreSQL, the offline OCR reader, Prefect's API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from flows.extract import extract
+from storage.objectstore import open_store
+from tests.flows.documents import bad_documents, good_documents, write_folder
+
+REPO = Path(__file__).resolve().parents[2]
+RECEIPT = str(REPO / "templates/receipt.yaml")
+READER = "ocr:rapidocr@768"
+
+
+def query(db_url: str, sql: str, **params) -> list:
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(sql), params).all()
+    finally:
+        engine.dispose()
+
+
+def run(source, db_url, artifacts, **overrides):
+    parameters = dict(source=str(source), templates=[RECEIPT], policy="center@60", reader=READER,
+                      database_url=db_url, artifacts_uri=str(artifacts), batch_documents=3)
+    parameters.update(overrides)
+    return extract(**parameters)
+
+
+def test_extract_local_folder_lands_answers_provenance_and_failures(tmp_path, db_url):
+    source = write_folder(tmp_path / "docs", {**good_documents(), **bad_documents()})
+    summary = run(source, db_url, tmp_path / "artifacts")
+
+    assert summary["documents_total"] == 10
+    assert (summary["documents_extracted"], summary["documents_failed"]) == (3, 7)
+    assert summary["status"] == "completed_with_failures"
+
+    rows = query(db_url, "SELECT document_uri, field, answer, confidence, page_number, crop_x1, crop_y1, "
+                 "crop_x2, crop_y2, policy, reader, extracted_at, crop_uri FROM extracted_fields")
+    assert len(rows) == 3 * 4
+    assert {r.field for r in rows} == {"company", "date", "address", "total"}
+    assert {r.policy for r in rows} == {"center@60"} and {r.reader for r in rows} == {READER}
+    assert all((r.crop_x1, r.crop_y1, r.crop_x2, r.crop_y2) == (20, 20, 80, 80) for r in rows)
+    assert all(0 <= r.confidence <= 1 and r.page_number == 1 and r.extracted_at for r in rows)
+    assert all(Path(r.document_uri).name in good_documents() for r in rows)
+    thumbnails = {r.crop_uri for r in rows}
+    assert all(Path(uri).exists() and Path(uri).stat().st_size > 0 for uri in thumbnails)
+
+    failures = dict(query(db_url, "SELECT uri, error FROM run_documents WHERE status = 'failed'"))
+    by_name = {Path(uri).name: error for uri, error in failures.items()}
+    assert "corrupt PDF" in by_name["corrupt.pdf"] and "corrupt PDF" in by_name["truncated.pdf"]
+    assert "encrypted" in by_name["encrypted.pdf"] and "empty file" in by_name["empty.pdf"]
+    assert "no pages" in by_name["zero-pages.pdf"] and "unsupported file type" in by_name["notes.txt"]
+    assert "over the limit" in by_name["bomb.png"] or "decompression bomb" in by_name["bomb.png"]
+    # no partial answers for any failed document
+    assert query(db_url, "SELECT count(*) FROM answers a JOIN run_documents r ON r.document_id = a.document_id "
+                         "WHERE r.status = 'failed'")[0][0] == 0
+
+
+def test_rerun_is_idempotent_and_a_changed_template_writes_new_rows(tmp_path, db_url):
+    source = write_folder(tmp_path / "docs", good_documents())
+    first = run(source, db_url, tmp_path / "artifacts")
+    assert first["documents_extracted"] == 3
+
+    again = run(source, db_url, tmp_path / "artifacts")
+    assert (again["documents_skipped"], again["documents_extracted"], again["answers_written"]) == (3, 0, 0)
+    assert again["policy_seconds"] == 0 and again["reader_seconds"] == 0  # no model work at all
+    assert query(db_url, "SELECT count(*) FROM answers")[0][0] == 12
+
+    edited = tmp_path / "receipt-v2.yaml"
+    edited.write_text(Path(RECEIPT).read_text().replace("version: 1", "version: 2"))
+    changed = run(source, db_url, tmp_path / "artifacts", templates=[str(edited)])
+    assert changed["documents_extracted"] == 3
+    assert query(db_url, "SELECT count(*) FROM answers")[0][0] == 24
+    assert query(db_url, "SELECT count(DISTINCT template_set) FROM extracted_fields")[0][0] == 2
+
+
+def test_extract_from_s3_with_thumbnails_in_s3(tmp_path, s3_bucket):
+    store = open_store(f"s3://{s3_bucket}/incoming")
+    for name, data in {**good_documents(), "bad/corrupt.pdf": bad_documents()["bad/corrupt.pdf"]}.items():
+        store.write(name, data)
+    db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    summary = run(f"s3://{s3_bucket}/incoming", db_url, f"s3://{s3_bucket}/artifacts")
+    assert (summary["documents_extracted"], summary["documents_failed"]) == (3, 1)
+    rows = query(db_url, "SELECT document_uri, crop_uri FROM extracted_fields")
+    assert len(rows) == 12
+    assert all(r.document_uri.startswith(f"s3://{s3_bucket}/incoming/") for r in rows)
+    artifacts = open_store(f"s3://{s3_bucket}/artifacts")
+    keys = {info.key for info in artifacts.list()}
+    assert {r.crop_uri.split("/artifacts/")[1] for r in rows} <= keys
+
+
+def test_a_bad_template_fails_the_run_before_any_work(tmp_path, db_url):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nversion: 1\nfields:\n  - {field: total, question: q, type: money}\n")
+    source = write_folder(tmp_path / "docs", good_documents())
+    from cropvlm.errors import TemplateError
+
+    with pytest.raises(TemplateError, match="broken.yaml: field 'total': 'type' must be one of"):
+        run(source, db_url, tmp_path / "artifacts", templates=[str(broken)])
