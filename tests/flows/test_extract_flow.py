@@ -104,3 +104,24 @@ def test_a_bad_template_fails_the_run_before_any_work(tmp_path, db_url):
 
     with pytest.raises(TemplateError, match="broken.yaml: field 'total': 'type' must be one of"):
         run(source, db_url, tmp_path / "artifacts", templates=[str(broken)])
+
+
+def test_multi_page_documents_keep_every_candidate_and_mark_one_best_page(tmp_path, db_url):
+    from cropvlm.synthetic import generate_document
+
+    docs = {f"two-pages.{fmt}": generate_document("invoice", 11, fmt).data for fmt in ("pdf", "tiff")}
+    source = write_folder(tmp_path / "docs", docs)
+    summary = run(source, db_url, tmp_path / "artifacts", templates=[str(REPO / "templates/invoice.yaml")],
+                  policy="full")
+    assert (summary["documents_extracted"], summary["pages_processed"]) == (2, 4)
+    rows = query(db_url, "SELECT document_uri, field, page_number, is_best, confidence, crop_x1 FROM extracted_fields")
+    assert len(rows) == 2 * 2 * 4  # documents x pages x fields
+    assert all(r.crop_x1 is None for r in rows)  # the full-page policy crops nothing
+    for uri in {r.document_uri for r in rows}:
+        for field in ("invoice_number", "invoice_date", "total_amount", "vendor"):
+            candidates = [r for r in rows if r.document_uri == uri and r.field == field]
+            assert sorted(r.page_number for r in candidates) == [1, 2]
+            best = [r for r in candidates if r.is_best]
+            assert len(best) == 1 and best[0].confidence == max(r.confidence for r in candidates)
+    best_rows = query(db_url, "SELECT document_uri, field FROM document_fields")
+    assert len(best_rows) == 2 * 4

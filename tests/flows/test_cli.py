@@ -1,0 +1,52 @@
+"""The `cropvlm` command: exit status, messages, and `db upgrade`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import create_engine, inspect
+
+from cli.main import main
+from tests.flows.documents import bad_documents, good_documents, write_folder
+
+REPO = Path(__file__).resolve().parents[2]
+RECEIPT = str(REPO / "templates/receipt.yaml")
+
+
+def cli_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("CROPVLM_ARTIFACTS_URI", str(tmp_path / "artifacts"))
+
+
+def test_exit_status_says_whether_any_document_failed(tmp_path, monkeypatch, capsys):
+    cli_env(monkeypatch, tmp_path)
+    good = write_folder(tmp_path / "good", good_documents())
+    args = ["--templates", RECEIPT, "--reader", "ocr:tesseract@768", "--no-progress"]
+    assert main(["extract", str(good), *args]) == 0
+    assert "3 extracted, 0 skipped, 0 failed" in capsys.readouterr().out
+
+    mixed = write_folder(tmp_path / "mixed", {"ok.png": good_documents()["scan-named-as.pdf"],
+                                              "corrupt.pdf": bad_documents()["bad/corrupt.pdf"]})
+    assert main(["extract", str(mixed), *args]) == 1
+    out = capsys.readouterr().out
+    assert "1 skipped, 1 failed" in out  # ok.png has the same content as a document done above
+    assert "FAILED" in out and "corrupt.pdf: corrupt PDF" in out
+
+
+def test_a_broken_template_stops_the_run_with_a_message_and_status_2(tmp_path, monkeypatch, capsys):
+    cli_env(monkeypatch, tmp_path)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nversion: 1\nfields:\n  - {field: total}\n")
+    good = write_folder(tmp_path / "good", good_documents())
+    assert main(["extract", str(good), "--templates", str(broken), "--no-progress"]) == 2
+    assert "broken.yaml: field 'total': 'question' must be a non-empty string" in capsys.readouterr().err
+
+
+def test_db_upgrade_creates_the_schema(tmp_path, monkeypatch, capsys):
+    cli_env(monkeypatch, tmp_path)
+    assert main(["db", "upgrade"]) == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    inspector = inspect(engine)
+    assert {"documents", "answers", "extraction_runs", "run_documents"} <= set(inspector.get_table_names())
+    assert {"extracted_fields", "document_fields"} <= set(inspector.get_view_names())
+    engine.dispose()
