@@ -72,13 +72,14 @@ def _extract(args: argparse.Namespace) -> int:
 def run_extract(source: str, templates: list[str], *, progress: bool = True, **parameters) -> dict | None:
     """Run the extract flow in-process (Prefect's ephemeral API unless PREFECT_API_URL is set)."""
     from flows import extract as extract_module
+    from storage.errors import StorageError
 
     bar = _progress_bar() if progress else None
     if bar is not None:
         extract_module.progress_listeners.append(bar.update_to)
     try:
         return extract_module.extract(source=source, templates=templates, **parameters)
-    except (CropVLMError, ValueError, OSError) as exc:
+    except (CropVLMError, StorageError, ValueError, OSError) as exc:
         print(f"cropvlm: run failed: {exc}", file=sys.stderr)
         return None
     finally:

@@ -52,7 +52,15 @@ _DATE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
-_GLUED_TIME = re.compile(r"([/\-.]\d{4})(?=\d{1,2}:\d{2})")
+# A date with the time glued on by OCR: "19/10/201820:49", "20/02/1711:44", "2020-12-041:49PM",
+# "9MAY202010:30". The split goes right after the year (or the day, year-first).
+_GLUED_TIME = re.compile(
+    r"(?:[/\-.]\d{4}"  # ...dd/mm/yyyy
+    r"|(?<!\d)\d{4}[/\-.]\d{1,2}[/\-.]\d{2}"  # yyyy-mm-dd
+    r"|(?<!\d)\d{1,2}[/\-.]\d{1,2}[/\-.]\d{2}"  # dd/mm/yy
+    r"|(?<=[A-Z])\d{4}|(?<=[A-Z]\s)\d{4})"  # ...MAY 2020
+    r"(?=\d{1,2}:\d{2})"
+)
 
 
 def _year(text: str) -> int:
@@ -88,9 +96,22 @@ def _date_from_match(kind: str, groups: tuple[str, ...]) -> _dt.date | None:
 
 def find_dates(text: str) -> list[tuple[str, int]]:
     """All dates printed in `text` as (ISO string, start offset), in reading order."""
+    return [(iso, start) for iso, start, _ in find_date_spans(text)]
+
+
+def find_date_spans(text: str) -> list[tuple[str, int, int]]:
+    """All dates in `text` as (ISO string, start, end): `text[start:end]` is the printed
+    date ("August 14, 2019", "19/10/2018"), in reading order."""
     upper = (text or "").upper()
-    # OCR glues a time to the year ("19/10/201820:49:59"): split before the time.
-    upper = _GLUED_TIME.sub(r"\1 ", upper)
+    # OCR glues a time to the year ("19/10/201820:49:59"): split before the time. Offsets
+    # are mapped back to `text`, which has no such space.
+    inserted = [m.end() for m in _GLUED_TIME.finditer(upper)]
+    upper = _GLUED_TIME.sub(r"\g<0> ", upper)
+
+    def back(offset: int) -> int:
+        # The k-th inserted space sits at inserted[k] + k in `upper`.
+        return offset - sum(1 for k, pos in enumerate(inserted) if pos + k < offset)
+
     found: list[tuple[int, int, str]] = []
     for kind, pattern in _DATE_PATTERNS:
         for match in pattern.finditer(upper):
@@ -99,7 +120,7 @@ def find_dates(text: str) -> list[tuple[str, int]]:
             date = _date_from_match(kind, match.groups())
             if date is not None:
                 found.append((match.start(), match.end(), date.isoformat()))
-    return [(iso, start) for start, _, iso in sorted(found)]
+    return [(iso, back(start), back(end)) for start, end, iso in sorted(found)]
 
 
 def parse_date(text: str) -> str | None:

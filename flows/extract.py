@@ -72,7 +72,9 @@ def extract(
         raise
     counts["wall_seconds"] = time.perf_counter() - started
     status = "completed_with_failures" if counts["documents_failed"] else "completed"
+    model_busy = _union_seconds(counts.pop("model_intervals"))
     summary = close_run(database_url, run_id, status=status, **counts)
+    summary["model_busy_seconds"] = model_busy  # not stored: for benchmarks and logs
     rows = fetch_run_fields(database_url, run_id)
     if rows:
         create_table_artifact(rows, key="extracted-fields", description=f"Fields extracted by run {run_id}")
@@ -87,7 +89,7 @@ def _run_batches(job: ExtractJob, keys: list[str], batch_documents: int, logger)
     futures = [extract_batch.submit(job, batch) for batch in batches]
     counts = {"documents_total": total, "documents_extracted": 0, "documents_skipped": 0,
               "documents_failed": 0, "pages_processed": 0, "answers_written": 0,
-              "policy_seconds": 0.0, "reader_seconds": 0.0}
+              "policy_seconds": 0.0, "reader_seconds": 0.0, "model_intervals": []}
     done = 0
     for future in futures:
         outcome = future.result()
@@ -99,6 +101,7 @@ def _run_batches(job: ExtractJob, keys: list[str], batch_documents: int, logger)
         counts["pages_processed"] += outcome["pages"]
         counts["policy_seconds"] += outcome["policy_seconds"]
         counts["reader_seconds"] += outcome["reader_seconds"]
+        counts["model_intervals"] += outcome["model_intervals"]
         done += len(outcome["documents"])
         update_progress_artifact(progress_id, 100.0 * done / max(total, 1))
         for listener in progress_listeners:
@@ -106,3 +109,13 @@ def _run_batches(job: ExtractJob, keys: list[str], batch_documents: int, logger)
     if total == 0:
         update_progress_artifact(progress_id, 100.0)
     return counts
+
+
+def _union_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of (start, end) intervals: time during which any model ran."""
+    busy, end = 0.0, float("-inf")
+    for start, stop in sorted(intervals):
+        if stop > end:
+            busy += stop - max(start, end)
+            end = stop
+    return busy

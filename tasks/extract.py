@@ -12,13 +12,25 @@ from dataclasses import asdict
 from prefect import task
 
 from storage import queries
+from storage.errors import StoreNotFoundError
 from tasks.extraction import ExtractJob, extract_documents
 from tasks.resources import get_session_factory, get_store
 
 GPU_TAG = "gpu"
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30])
+def _retry_unless_missing(task, task_run, state) -> bool:
+    """Retry transient storage errors; a missing bucket or folder will not appear by waiting."""
+    try:
+        state.result()
+    except StoreNotFoundError:
+        return False
+    except Exception:  # noqa: BLE001 - any other failure is worth the retry policy
+        return True
+    return True
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_retry_unless_missing)
 def list_documents(source: str) -> list[str]:
     """Keys of every (non-hidden) object under the source, in a stable order."""
     return [info.key for info in get_store(source).list()]

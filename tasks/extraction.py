@@ -57,6 +57,9 @@ class BatchOutcome:
     pages: int = 0
     policy_seconds: float = 0.0
     reader_seconds: float = 0.0
+    # (start, end) perf_counter stamps of each model call, so a flow running batches in
+    # parallel threads can tell how long any model was busy (the union of the intervals).
+    model_intervals: list[tuple[float, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -141,13 +144,17 @@ def _answer(job: ExtractJob, pending: list[_Pending], outcome: BatchOutcome):
     policy, reader = get_policy(job.policy), get_reader(job.reader)
     fields = job.templates.fields
     try:
+        started = time.perf_counter()
         batch = crop_then_answer(_page_refs(pending), fields, policy, reader)
+        outcome.model_intervals.append((started, time.perf_counter()))
     except Exception as exc:  # noqa: BLE001 - isolate the culprit below, then re-raise nothing
         log.warning("batched model call failed (%s); retrying document by document", exc)
         batches = []
         for doc in pending:
             try:
+                started = time.perf_counter()
                 batches.append((doc, crop_then_answer(_page_refs([doc]), fields, policy, reader), None))
+                outcome.model_intervals.append((started, time.perf_counter()))
             except Exception as single:  # noqa: BLE001 - recorded as this document's failure
                 batches.append((doc, None, f"model failure: {type(single).__name__}: {single}"))
         for doc, result, error in batches:

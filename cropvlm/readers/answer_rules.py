@@ -1,9 +1,16 @@
 """Pick the answer to one field from OCR lines, by the field's type.
 
 An OCR engine reads everything; the reader still has to choose *which* text answers the
-question. Rules are generic (labels from the template's aliases, value formats by type),
-never tuned to a particular document. Each rule reports a strength: 1.0 for a value found
-beside its label, less for a value found by its format alone, less again for a layout guess.
+question. Rules are generic (labels from the template's aliases, value formats by type,
+layout), never tuned to a particular document. Each rule reports a strength: 1.0 for a
+value found beside its label, less for a value found by its format alone, less again for
+a layout guess.
+
+Lines are column segments (see `ocr_lines`). A value belongs to a label when it follows
+the alias in the label's segment, or is the nearest segment to its right on the same row,
+or the segment right under it (next line, overlapping horizontally) - the three ways forms
+print a value. Rules that need a whole visual row (a CASH row, a ROUNDING row) use rows
+rebuilt from the segments.
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from cropvlm.normalize import find_amounts, find_dates, format_amount, normalize_value
-from cropvlm.readers.answer_text import company_lines, address_lines, question_kind
-from cropvlm.readers.ocr_lines import OcrLine
+from cropvlm.normalize import find_amounts, find_date_spans, format_amount, normalize_value
+from cropvlm.readers.answer_text import address_lines, company_lines, crop_text_lines, question_kind
+from cropvlm.readers.layout import below, to_the_right
+from cropvlm.readers.ocr_lines import OcrLine, merge_into_lines
 from cropvlm.templates import FieldSpec
 
 LABELLED = 1.0  # value next to one of the field's aliases
@@ -39,12 +47,15 @@ class Candidate:
 EMPTY = Candidate("", None, 0.0, 0.0)
 
 
-def extract(lines: Sequence[OcrLine], spec: FieldSpec, region: str = "page") -> Candidate:
-    """Best answer for `spec` in `lines`; `region` is "crop" or "page" (changes text rules)."""
+def extract(lines: Sequence[OcrLine], spec: FieldSpec, region: str = "page",
+            frame: tuple[float, float] | None = None) -> Candidate:
+    """Best answer for `spec` in `lines`; `region` is "crop" or "page" (changes text rules);
+    `frame` is the (width, height) of the image the lines were read from, if known."""
     if not lines:
         return EMPTY
-    rule = {"date": _date, "amount": _amount, "id": _id}.get(spec.type, _text)
-    return rule(list(lines), spec, region)
+    if spec.type in ("date", "amount", "id"):
+        return {"date": _date, "amount": _amount, "id": _id}[spec.type](list(lines), spec, region)
+    return _text(list(lines), spec, region, frame)
 
 
 # --- aliases -----------------------------------------------------------------------------
@@ -69,22 +80,58 @@ def strip_aliases(text: str, aliases: Sequence[str]) -> str:
     return re.sub(r"\s+", " ", text).strip(" :;,.-#")
 
 
-def _labelled_rest(lines: list[OcrLine], pattern: re.Pattern[str] | None) -> list[tuple[int, int, str]]:
-    """(label line, value line, text after the alias) for every labelled line; the next
-    line stands in when the label ends its line (value printed below its label)."""
-    out = []
+@dataclass(frozen=True)
+class Labelled:
+    """A place where the value of a labelled field may be printed."""
+
+    label: int  # index of the segment holding the alias
+    value: int  # index of the segment holding the candidate value text
+    text: str  # the candidate value text (rest of the label's segment, or a whole segment)
+    where: str  # "same" (after the alias), "right" (same row) or "below" (next line)
+    prefixed: bool  # the alias follows other words in its segment ("Due Date" for DATE)
+
+
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def labelled_values(lines: Sequence[OcrLine], pattern: re.Pattern[str] | None) -> list[tuple[int, list[Labelled]]]:
+    """For every segment with an alias, its value places in order of preference: after the
+    alias in the segment, segments to the right on the row (nearest first), the segment
+    below. Labels (segment index, places) come in reading order."""
+    out: list[tuple[int, list[Labelled]]] = []
     if pattern is None:
         return out
     for i, line in enumerate(lines):
         match = pattern.search(line.text)
         if match is None:
             continue
+        prefixed = bool(_WORD.search(line.text[: match.start()]))
+        places = []
         rest = line.text[match.end():].strip(" :;#.-")
         if rest:
-            out.append((i, i, rest))
-        elif i + 1 < len(lines):
-            out.append((i, i + 1, lines[i + 1].text))
+            places.append(Labelled(i, i, rest, "same", prefixed))
+        places += [Labelled(i, j, lines[j].text, "right", prefixed) for j in to_the_right(lines, i)]
+        under = below(lines, i)
+        if under is not None:
+            places.append(Labelled(i, under, lines[under].text, "below", prefixed))
+        out.append((i, places))
     return out
+
+
+def _letters_outside(text: str, start: int, end: int) -> int:
+    return sum(ch.isalpha() for ch in text[:start] + text[end:])
+
+
+def _stops_search(place: Labelled) -> bool:
+    """A segment of words to the right is another label or text: look no further right
+    (the line below may still hold the value)."""
+    return place.where == "right" and len(_WORD.findall(place.text)) > 0 and \
+        sum(ch.isalpha() for ch in place.text) >= 4
+
+
+def _rows(lines: Sequence[OcrLine]) -> list[OcrLine]:
+    """Whole visual rows rebuilt from segments (for rules that read a row as a unit)."""
+    return merge_into_lines(lines)
 
 
 def _mean_conf(lines: Sequence[OcrLine]) -> float:
@@ -96,20 +143,36 @@ def _mean_conf(lines: Sequence[OcrLine]) -> float:
 
 def _date(lines: list[OcrLine], spec: FieldSpec, region: str) -> Candidate:
     pattern = alias_pattern(spec.aliases)
-    for _, i, rest in _labelled_rest(lines, pattern):
-        dates = find_dates(rest)
-        if dates:
-            return Candidate(_date_text(rest, dates[0][1]), dates[0][0], LABELLED, lines[i].confidence)
+    found: list[tuple[tuple, Candidate]] = []
+    for _, places in labelled_values(lines, pattern):
+        blocked = False
+        for place in places:
+            if blocked and place.where == "right":
+                continue
+            spans = find_date_spans(place.text)
+            if spans:
+                iso, start, end = spans[0]
+                if place.where == "same" or _date_alone(place.text, start, end):
+                    text = place.text[start:end]
+                    key = (place.prefixed, place.where == "below", len(found))
+                    found.append((key, Candidate(text, iso, LABELLED, lines[place.value].confidence)))
+                    break
+            if _stops_search(place):
+                blocked = True
+    if found:
+        return min(found, key=lambda pair: pair[0])[1]
     for line in lines:  # first date in reading order: receipts print it near the top
-        dates = find_dates(line.text)
-        if dates:
-            return Candidate(_date_text(line.text, dates[0][1]), dates[0][0], FORMATTED, line.confidence)
+        spans = find_date_spans(line.text)
+        if spans:
+            iso, start, end = spans[0]
+            return Candidate(line.text[start:end], iso, FORMATTED, line.confidence)
     return EMPTY
 
 
-def _date_text(text: str, start: int) -> str:
-    # The printed date itself, without the time that often follows it.
-    return re.split(r"\s|(?<=\d{4})(?=\d{1,2}:)", text[start:].strip(), maxsplit=1)[0]
+def _date_alone(text: str, start: int, end: int) -> bool:
+    """A segment beside or under a label is its value if the date is what it prints (a
+    weekday or a time may come with it), not a sentence that mentions one."""
+    return len(_WORD.findall(text[:start])) <= 1
 
 
 # --- amounts -----------------------------------------------------------------------------
@@ -122,10 +185,16 @@ _ROUNDING = re.compile(r"ROUND", re.IGNORECASE)
 _PAYMENT = re.compile(r"CASH|CHANGE|CARD|VISA|MASTER|TENDER|PAID|BALANCE", re.IGNORECASE)
 
 
+# OCR puts a space after a thousands separator: "7, 768.43", "1. 234,50".
+_SPLIT_THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3})([.,]) (\d{3}[.,]\d{2})(?![\d.,])")
+
+
 def _money(text: str) -> list[Decimal]:
-    """Amounts with a decimal part: prices print cents, counts and codes do not."""
+    """Amounts with a decimal part ("1,234.50", "60.30", "35.489,81"): prices print cents,
+    counts and codes do not."""
     cleaned = re.sub(r"(?i)(RM|MYR|USD|EUR|SGD|GBP|[$€£¥])(?=[\d.,-])", r"\1 ", text)
-    return [v for v, start in find_amounts(cleaned) if re.match(r"-?\d*[.,]\d{2}(?!\d)", _token_at(cleaned, start))]
+    cleaned = _SPLIT_THOUSANDS.sub(r"\1\2\3", cleaned)
+    return [v for v, start in find_amounts(cleaned) if re.fullmatch(r"-?[\d.,]*[.,]\d{2}", _token_at(cleaned, start))]
 
 
 def _token_at(text: str, start: int) -> str:
@@ -135,16 +204,27 @@ def _token_at(text: str, start: int) -> str:
 def _amount(lines: list[OcrLine], spec: FieldSpec, region: str) -> Candidate:
     pattern = alias_pattern(spec.aliases)
     best: tuple[Decimal, int] | None = None
-    for label, i, rest in _labelled_rest(lines, pattern):
-        if _not_total(lines[label].text) or (i != label and _not_total(rest)):
+    for label, places in labelled_values(lines, pattern):
+        if _not_total(lines[label].text):
             continue
-        values = [v for v in _money(rest) if v > 0]
-        if values and (best is None or values[-1] >= best[0]):
-            best = (values[-1], i)  # the largest total row; the last one on ties
+        blocked = False
+        for place in places:
+            if blocked and place.where == "right":
+                continue
+            if place.where != "same" and _not_total(place.text):
+                break
+            values = [v for v in _money(place.text) if v > 0]
+            if values and (place.where == "same" or _amount_alone(place.text)):
+                if best is None or values[-1] >= best[0]:
+                    best = (values[-1], place.value)  # the largest total; the last one on ties
+                break
+            if _stops_search(place):
+                blocked = True
     if best is not None:
-        value, i = _after_rounding(lines, *best)
-        return Candidate(format_amount(value), format_amount(value), LABELLED, lines[i].confidence)
-    unlabelled = [(v, line) for line in lines if not _PAYMENT.search(line.text) for v in _money(line.text) if v > 0]
+        value, line = _after_rounding(lines, *best)
+        return Candidate(format_amount(value), format_amount(value), LABELLED, line.confidence)
+    rows = _rows(lines)
+    unlabelled = [(v, row) for row in rows if not _PAYMENT.search(row.text) for v in _money(row.text) if v > 0]
     if not unlabelled:
         return EMPTY
     value, line = max(unlabelled, key=lambda pair: pair[0])
@@ -152,24 +232,35 @@ def _amount(lines: list[OcrLine], spec: FieldSpec, region: str) -> Candidate:
     return Candidate(format_amount(value), format_amount(value), strength, line.confidence)
 
 
+def _amount_alone(text: str) -> bool:
+    """A segment beside or under a label holds its amount: a number, maybe a currency code."""
+    return sum(ch.isalpha() for ch in text) <= 4
+
+
 def _not_total(text: str) -> bool:
     return bool(_NOT_TOTAL.search(text) or (_TAX.search(text) and not _INCL.search(text)))
 
 
-def _after_rounding(lines: list[OcrLine], value: Decimal, index: int) -> tuple[Decimal, int]:
+def _after_rounding(lines: list[OcrLine], value: Decimal, index: int) -> tuple[Decimal, OcrLine]:
     """A "ROUNDING" row right after the total means the amount paid is the rounded one,
-    printed on the next row with an amount (often unlabelled)."""
-    for j in range(index + 1, min(index + 3, len(lines))):
-        if not _ROUNDING.search(lines[j].text):
+    printed on the next row with an amount (often unlabelled). Works on whole rows."""
+    rows = _rows(lines)
+    segment = lines[index]
+    here = [r for r, row in enumerate(rows) if row.box[1] <= segment.center_y <= row.box[3]]
+    if not here:
+        return value, segment
+    start = here[0]
+    for j in range(start + 1, min(start + 3, len(rows))):
+        if not _ROUNDING.search(rows[j].text):
             continue
-        for k in range(j + 1, min(j + 3, len(lines))):
-            if _PAYMENT.search(lines[k].text):
+        for k in range(j + 1, min(j + 3, len(rows))):
+            if _PAYMENT.search(rows[k].text):
                 break
-            rounded = [v for v in _money(lines[k].text) if v > 0]
+            rounded = [v for v in _money(rows[k].text) if v > 0]
             if rounded and abs(rounded[-1] - value) <= Decimal("0.10"):
-                return rounded[-1], k
+                return rounded[-1], rows[k]
         break
-    return value, index
+    return value, segment
 
 
 # --- ids ---------------------------------------------------------------------------------
@@ -180,10 +271,23 @@ _ID_FILLER = {"NO", "NUMBER", "NUM", "NR", "NO.", "#"}
 
 def _id(lines: list[OcrLine], spec: FieldSpec, region: str) -> Candidate:
     pattern = alias_pattern(spec.aliases)
-    for _, i, rest in _labelled_rest(lines, pattern):
-        tokens = [t for t in _ID_TOKEN.findall(rest) if t.upper() not in _ID_FILLER]
-        if tokens and any(ch.isdigit() for ch in tokens[0]):
-            return Candidate(tokens[0], normalize_value(tokens[0], "id"), LABELLED, lines[i].confidence)
+    found: list[tuple[tuple, Candidate]] = []
+    for _, places in labelled_values(lines, pattern):
+        blocked = False
+        for place in places:
+            if blocked and place.where == "right":
+                continue
+            tokens = [t for t in _ID_TOKEN.findall(place.text) if t.upper() not in _ID_FILLER]
+            if tokens and any(ch.isdigit() for ch in tokens[0]) and not _is_date(tokens[0]) and \
+                    (place.where == "same" or _id_alone(tokens)):
+                key = (place.prefixed, place.where == "below", len(found))
+                found.append((key, Candidate(tokens[0], normalize_value(tokens[0], "id"), LABELLED,
+                                             lines[place.value].confidence)))
+                break
+            if _stops_search(place):
+                blocked = True
+    if found:
+        return min(found, key=lambda pair: pair[0])[1]
     if region != "crop":
         return EMPTY  # a page has many codes; without a label any pick is a coin toss
     tokens = [(t, line) for line in lines for t in _ID_TOKEN.findall(line.text) if _id_like(t)]
@@ -194,6 +298,18 @@ def _id(lines: list[OcrLine], spec: FieldSpec, region: str) -> Candidate:
     return Candidate(token, normalize_value(token, "id"), strength, line.confidence)
 
 
+def _is_date(token: str) -> bool:
+    """A printed date is a date, not an invoice number."""
+    spans = find_date_spans(token)
+    return bool(spans) and spans[0][1] == 0 and spans[0][2] >= len(token) - 1
+
+
+def _id_alone(tokens: list[str]) -> bool:
+    """A segment beside or under a label is its id if it starts with an id-like code and
+    is not a phrase ("54 Market St." under an INVOICE title is an address)."""
+    return _id_like(tokens[0]) and sum(ch.isalpha() for t in tokens[1:] for ch in t) <= 3
+
+
 def _id_like(token: str) -> bool:
     digits = sum(ch.isdigit() for ch in token)
     return digits >= 3 or (digits >= 1 and any(ch.isalpha() for ch in token) and len(token) >= 4)
@@ -202,15 +318,20 @@ def _id_like(token: str) -> bool:
 # --- free text ---------------------------------------------------------------------------
 
 
-def _text(lines: list[OcrLine], spec: FieldSpec, region: str) -> Candidate:
+def _text(lines: list[OcrLine], spec: FieldSpec, region: str,
+          frame: tuple[float, float] | None = None) -> Candidate:
     pattern = alias_pattern(spec.aliases)
-    for _, i, rest in _labelled_rest(lines, pattern):
-        if rest.strip():
-            return _text_candidate(rest, [lines[i]], spec, LABELLED)
-    if region == "crop":
-        # The crop is the policy's pick of where the answer is: all of it is the answer.
-        return _text_candidate(" ".join(line.text for line in lines), lines, spec, 0.8)
+    for _, places in labelled_values(lines, pattern):
+        for place in places:
+            text = strip_aliases(place.text, spec.aliases)
+            if text:
+                return _text_candidate(text, [lines[place.value]], spec, LABELLED)
     kind = question_kind(spec.question)
+    if region == "crop":
+        # The crop is the policy's pick of where the answer is; when it holds several
+        # unrelated lines, the one(s) that fit the question.
+        chosen = crop_text_lines(lines, kind, frame)
+        return _text_candidate(" ".join(line.text for line in chosen), chosen, spec, 0.8)
     chosen = company_lines(lines) if kind == "name" else address_lines(lines) if kind == "address" else []
     if not chosen:
         return EMPTY

@@ -23,13 +23,21 @@ from cropvlm.readers.ocr_lines import OcrLine
 from cropvlm.errors import ReaderError
 
 
+def budget_size(size: tuple[int, int], budget: int | None) -> tuple[int, int]:
+    """(width, height) of an image of `size` after `apply_budget`."""
+    if budget is None or max(size) == budget:
+        return size
+    scale = budget / max(size)
+    return (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+
+
 def apply_budget(image: Image.Image, budget: int | None) -> Image.Image:
     """Resize so the long side is `budget` pixels (down or up); None keeps full resolution."""
     image = image.convert("RGB") if image.mode != "RGB" else image
     if budget is None or max(image.size) == budget:
         return image
     scale = budget / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    size = budget_size(image.size, budget)
     # LANCZOS for shrinking (no aliasing), BICUBIC for zooming (what VLM processors use).
     return image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
 
@@ -80,7 +88,8 @@ class OcrReader:
         for request in requests:
             best, source = EMPTY, "page"
             if request.crop is not None:
-                best, source = extract(read_crop(request.crop), request.spec, "crop"), "crop"
+                frame = budget_size(request.crop.size, self.budget)
+                best, source = extract(read_crop(request.crop), request.spec, "crop", frame), "crop"
             if best.strength < STRONG:
                 from_page = extract(read_page(request.page), request.spec, "page")
                 if from_page.confidence > best.confidence or not best.text:

@@ -18,7 +18,7 @@ from typing import Protocol
 from PIL import Image
 
 from cropvlm.errors import ReaderError
-from cropvlm.readers.ocr_lines import OcrLine, merge_into_lines
+from cropvlm.readers.ocr_lines import OcrLine, lines_from_pieces
 
 ENGINES = ("rapidocr", "tesseract")
 
@@ -74,6 +74,10 @@ class RapidOcrEngine:
         self.det_min_side = det_min_side
 
     def read(self, image: Image.Image, crop: bool = False) -> list[OcrLine]:
+        return lines_from_pieces(self.read_pieces(image, crop))
+
+    def read_pieces(self, image: Image.Image, crop: bool = False) -> list[OcrLine]:
+        """Raw text regions as the detector gives them (not merged, not ordered)."""
         engine = _rapidocr()
         width, height = image.size
         if min(width, height) < 8:
@@ -91,7 +95,7 @@ class RapidOcrEngine:
             xs = [p[0] for p in points]
             ys = [p[1] for p in points]
             pieces.append(OcrLine(str(text), float(score), (min(xs), min(ys), max(xs), max(ys))))
-        return merge_into_lines(pieces)
+        return pieces
 
 
 # --- tesseract -------------------------------------------------------------------------
@@ -111,6 +115,10 @@ class TesseractEngine:
         self.timeout_s = timeout_s
 
     def read(self, image: Image.Image, crop: bool = False) -> list[OcrLine]:
+        return lines_from_pieces(self.read_pieces(image, crop))
+
+    def read_pieces(self, image: Image.Image, crop: bool = False) -> list[OcrLine]:
+        """Raw word boxes (not merged into lines)."""
         if min(image.size) < 8:
             return []
         if not crop:
@@ -136,7 +144,7 @@ class TesseractEngine:
             raise ReaderError(f"tesseract failed to run: {exc}") from exc
         if done.returncode != 0:
             raise ReaderError(f"tesseract exited with {done.returncode}: {done.stderr.decode(errors='replace')[-300:]}")
-        return merge_into_lines(_parse_tsv(done.stdout.decode("utf-8", errors="replace")))
+        return _parse_tsv(done.stdout.decode("utf-8", errors="replace"))
 
 
 def _parse_tsv(tsv: str) -> list[OcrLine]:

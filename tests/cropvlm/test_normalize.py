@@ -155,3 +155,19 @@ def test_anls() -> None:
     assert anls("ABCD", "WXYZ") == 0.0  # distance over the 0.5 threshold
     assert anls("AB", "ABCD") == 0.0  # exactly 0.5 is cut too
     assert anls("ABCD", ["WXYZ", "ABCD"]) == 1.0  # best over several golds
+
+
+def test_date_spans_cover_the_printed_date_and_split_glued_times() -> None:
+    from cropvlm.normalize import find_date_spans
+
+    cases = {
+        "DATE August 14, 2019 x": ("2019-08-14", "August 14, 2019"),
+        "Date/Time:20/02/1711:44:25": ("2017-02-20", "20/02/17"),
+        "TARIKH:2020-12-041:49PM": ("2020-12-04", "2020-12-04"),
+        "9May202010:30": ("2020-05-09", "9May2020"),
+        "19/10/201820:49:59": ("2018-10-19", "19/10/2018"),
+    }
+    for text, (iso, printed) in cases.items():
+        (found, start, end), *_ = find_date_spans(text)
+        assert (found, text[start:end]) == (iso, printed), text
+    assert [iso for iso, _, _ in find_date_spans("19/10/201820:49 and 01/02/202012:00")] == ["2018-10-19", "2020-02-01"]

@@ -16,7 +16,7 @@ from cropvlm.readers.answer_rules import extract
 from cropvlm.readers.base import ReadRequest
 from cropvlm.readers.ocr import OcrReader, apply_budget
 from cropvlm.readers.ocr_engines import TesseractEngine, make_engine
-from cropvlm.readers.ocr_lines import OcrLine, merge_into_lines
+from cropvlm.readers.ocr_lines import OcrLine, merge_into_lines, segment_lines, split_row
 from cropvlm.templates import FieldSpec
 
 FONT_CANDIDATES = [
@@ -249,3 +249,139 @@ def test_merge_into_lines_orders_pieces_by_row_then_x() -> None:
     merged = merge_into_lines(pieces)
     assert [line.text for line in merged] == ["ACME", "TOTAL 60.30", "CASH"]
     assert merged[1].box == (10, 100, 480, 128)
+
+
+# --- column segments and label -> value layout (no OCR) -------------------------------------
+
+VENDOR = FieldSpec("vendor", "What is the name of the vendor that issued this invoice?", "text")
+INVOICE_NO = FieldSpec("invoice_number", "What is the invoice number?", "id",
+                       ("INVOICE NO", "INVOICE NUMBER", "INVOICE #", "INV NO", "INVOICE"))
+INVOICE_DATE = FieldSpec("invoice_date", "What is the invoice date?", "date", ("INVOICE DATE", "DATE", "DATE OF ISSUE"))
+TOTAL_DUE = FieldSpec("total_amount", "What is the total amount due?", "amount", ("TOTAL", "TOTAL DUE", "AMOUNT DUE"))
+
+
+def piece(text: str, x: float, y: float, height: float = 14, char: float = 7.0) -> OcrLine:
+    """A piece of text at (x, y) whose width follows its length."""
+    return OcrLine(text, 0.95, (x, y, x + char * len(text), y + height))
+
+
+def two_column_header() -> list[OcrLine]:
+    # Left: vendor block. Right: label column at x=290, value column at x=365, rows offset
+    # by a few pixels from the left column's rows (the usual case on real invoices).
+    return segment_lines([
+        piece("INVOICE", 400, 10, height=24, char=14),
+        piece("Schneider Engineering GmbH", 40, 48, height=18, char=9),
+        piece("54 Market St.", 40, 70),
+        piece("Invoice No.", 290, 66), piece("003752", 365, 65),
+        piece("Berlin 10115", 40, 88),
+        piece("Due Date", 290, 84), piece("30/12/2021", 365, 83),
+        piece("Date", 290, 102), piece("04/12/2021", 365, 101),
+        piece("Tel. 030 1234567", 40, 106),
+    ])
+
+
+def test_segments_split_rows_at_column_gaps_and_keep_phrases_together() -> None:
+    pieces = [piece("54", 40, 70), piece("Market", 58, 70), piece("St.", 104, 70),  # word gaps
+              piece("003752", 365, 71), piece("04/12/2021", 430, 70)]
+    merged = merge_into_lines(pieces)
+    assert [line.text for line in merged] == ["54 Market St. 003752 04/12/2021"]  # rows unchanged
+    segments = segment_lines(pieces)
+    assert [s.text for s in segments] == ["54 Market St.", "003752", "04/12/2021"]
+    assert segments[0].box == (40, 70, 125, 84)
+    assert split_row(sorted(pieces, key=lambda p: p.box[0]), gap=100.0) == [sorted(pieces, key=lambda p: p.box[0])]
+
+
+def test_value_is_taken_from_the_segment_right_of_its_label_not_the_glued_row() -> None:
+    lines = two_column_header()
+    assert "54 Market St." in [line.text for line in lines]
+    number = extract(lines, INVOICE_NO)
+    assert number.text == "003752" and number.strength == 1.0
+    date = extract(lines, INVOICE_DATE)
+    assert date.value == "2021-12-04"  # "Date", not the qualified "Due Date" read first
+    vendor = extract(lines, VENDOR)
+    assert vendor.text == "Schneider Engineering GmbH"  # not glued to "Invoice No." or the title
+
+
+def test_value_printed_under_its_label() -> None:
+    lines = segment_lines([
+        piece("INVOICE NUMBER", 300, 100), piece("INVOICE DATE", 460, 100),
+        piece("2018-7537", 300, 120), piece("August 14, 2019", 460, 120),
+        piece("Description", 40, 200), piece("Amount", 460, 200),
+        piece("TOTAL DUE", 300, 400), piece("USD 1, 234.50", 300, 420),
+    ])
+    assert extract(lines, INVOICE_NO).text == "2018-7537"
+    date = extract(lines, INVOICE_DATE)
+    assert date.value == "2019-08-14" and date.text == "August 14, 2019"  # the whole printed date
+    assert extract(lines, TOTAL_DUE).value == "1234.50"
+
+
+def test_title_over_an_address_gives_no_invoice_number_and_dates_are_not_ids() -> None:
+    lines = segment_lines([piece("INVOICE", 40, 20, height=24, char=14), piece("54 Market St.", 40, 50),
+                           piece("INVOICE", 400, 120), piece("01/26/2023", 400, 140)])
+    assert extract(lines, INVOICE_NO).text == ""
+
+
+def test_receipt_total_label_and_value_far_apart_with_rounding_row() -> None:
+    lines = segment_lines([piece("TOTAL AMT", 20, 100), piece("RM 60.31", 400, 101),
+                           piece("ROUNDING ADJ", 20, 120), piece("-0.01", 400, 121),
+                           piece("RM 60.30", 400, 140), piece("CASH", 20, 160), piece("70.30", 400, 160)])
+    candidate = extract(lines, TOTAL)
+    assert candidate.value == "60.30" and candidate.strength == 1.0
+
+
+def test_company_is_the_prominent_header_segment_and_address_its_column() -> None:
+    lines = segment_lines([
+        piece("thank you come again", 120, 5, height=10, char=5),
+        piece("Official Receipt", 40, 40),
+        piece("KEDAI BESAR SDN BHD", 40, 60, height=26, char=13),
+        piece("INVOICE NO", 400, 62), piece("A-77", 480, 62),
+        piece("(CO.REG: 738966-K)", 40, 92),
+        piece("NO. 12, JALAN MERAH,", 40, 110), piece("DATE", 400, 110), piece("19/10/2018", 480, 110),
+        piece("81100 JOHOR BAHRU.", 40, 128),
+        piece("TEL: 07-1234567", 40, 146),
+    ])
+    assert extract(lines, COMPANY).text == "KEDAI BESAR SDN BHD"
+    assert extract(lines, ADDRESS).text == "NO. 12, JALAN MERAH, 81100 JOHOR BAHRU"
+
+
+def test_crop_text_is_the_line_that_fits_the_question_not_everything_in_the_crop() -> None:
+    crop_lines = segment_lines([
+        piece("Tel. (555) 010-2030", 60, 5, height=12, char=6),
+        piece("BLUE HARBOR TRADING", 30, 40, height=30, char=16),
+        piece("212 Harbor Blvd", 60, 90, height=16, char=8),
+    ])
+    name = extract(crop_lines, COMPANY, "crop", (400, 120))
+    assert name.text == "BLUE HARBOR TRADING"
+    address_crop = segment_lines([
+        piece("BLUE HARBO", 40, 0, height=9, char=9),  # cut by the crop's top edge
+        piece("212 Harbor Blvd", 40, 30, height=18, char=9),
+        piece("San Francisco, CA 94107", 20, 54, height=18, char=9),
+        piece("Tel. (555) 010-2030", 30, 78, height=18, char=9),
+    ])
+    address = extract(address_crop, ADDRESS, "crop", (260, 100))
+    assert address.text == "212 Harbor Blvd San Francisco, CA 94107"
+    # Other free-text questions keep the whole crop.
+    other = FieldSpec("note", "What does the note say?", "text")
+    assert extract(crop_lines, other, "crop").text.startswith("Tel.")
+
+
+@needs_font
+@pytest.mark.parametrize("engine", ENGINES)
+def test_two_column_header_drawn_and_read(engine: str) -> None:
+    image = Image.new("RGB", (1000, 700), "white")
+    draw = ImageDraw.Draw(image)
+    font, big = ImageFont.truetype(FONT_PATH, 24), ImageFont.truetype(FONT_PATH, 36)
+    draw.text((60, 60), "Schneider Engineering GmbH", fill="black", font=big)
+    for i, text in enumerate(["54 Market Street", "10115 Berlin", "Tel. 030 1234567"]):
+        draw.text((60, 130 + 42 * i), text, fill="black", font=font)
+    for i, (label, value) in enumerate([("Invoice No.", "003752"), ("Date", "04/12/2021"), ("Due Date", "03/01/2022")]):
+        draw.text((600, 126 + 42 * i), label, fill="black", font=font)
+        draw.text((800, 126 + 42 * i), value, fill="black", font=font)
+    draw.text((600, 400), "Total Due", fill="black", font=font)
+    draw.text((800, 400), "1,234.50", fill="black", font=font)
+    number, date, total, vendor = OcrReader(engine, budget=1000).answer(
+        [ReadRequest(image, None, s) for s in (INVOICE_NO, INVOICE_DATE, TOTAL_DUE, VENDOR)])
+    assert number.value == "003752"
+    assert date.value == "2021-12-04"
+    assert total.value == "1234.50"
+    assert vendor.value.replace(" ", "") == "SCHNEIDERENGINEERINGGMBH"

@@ -73,3 +73,11 @@ def test_a_reader_crash_on_one_document_fails_only_that_document(tmp_path, db_ur
         answered = connection.execute(text("SELECT DISTINCT document_uri FROM extracted_fields")).scalars().all()
     engine.dispose()
     assert sorted(Path(u).name for u in answered) == sorted(set(good_documents()) - {"scan-named-as.pdf"})
+
+
+def test_model_busy_time_counts_overlapping_calls_once():
+    from flows.extract import _union_seconds
+
+    assert _union_seconds([]) == 0
+    assert _union_seconds([(0, 2), (1, 3), (5, 6)]) == 4  # [0,3] and [5,6]
+    assert _union_seconds([(5, 6), (0, 10)]) == 10
