@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--policy", default="full")
     parser.add_argument("--reader", default="ocr:rapidocr@768")
     parser.add_argument("--workers", type=int, default=2, help="concurrent document batches")
-    parser.add_argument("--batch-documents", type=int, default=4)
+    parser.add_argument("--batch-documents", type=int, default=8)
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
 

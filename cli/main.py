@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("--reader", default=DEFAULT_READER, help=f"reader spec (default {DEFAULT_READER})")
     extract.add_argument("--dpi", type=int, default=150, help="PDF rendering resolution")
     extract.add_argument("--max-pages", type=int, default=50, help="documents with more pages fail")
-    extract.add_argument("--batch-documents", type=int, default=4, help="documents per model batch")
+    extract.add_argument("--batch-documents", type=int, default=8, help="documents per model batch")
     extract.add_argument("--no-progress", action="store_true", help="no progress bar")
     extract.set_defaults(handler=_extract)
 

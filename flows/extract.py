@@ -40,7 +40,7 @@ def extract(
     dpi: int = 150,
     max_pages: int = 50,
     max_pixels: int = 40_000_000,
-    batch_documents: int = 4,
+    batch_documents: int = 8,
     database_url: str | None = None,
     artifacts_uri: str | None = None,
 ) -> dict:

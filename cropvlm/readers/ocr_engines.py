@@ -7,6 +7,7 @@ detector scales the short side up to 736 px) or the budget would mean nothing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -60,8 +61,35 @@ def _rapidocr():
             # No angle classifier: documents here are upright, and it costs a model pass
             # per line. The huge max_side_len stops the library from shrinking the image
             # before recognition; detection size is set per call below.
-            _RAPID_INSTANCE = RapidOCR(use_cls=False, max_side_len=100_000, print_verbose=False)
+            with _without_memory_patterns():
+                _RAPID_INSTANCE = RapidOCR(use_cls=False, max_side_len=100_000, print_verbose=False)
         return _RAPID_INSTANCE
+
+
+@contextlib.contextmanager
+def _without_memory_patterns():
+    """Build RapidOCR's ONNX sessions with memory-pattern caching off.
+
+    ONNX Runtime caches an allocation plan per input shape; OCR inputs take a new shape
+    almost every call (page sizes, line widths), so the cache grows without bound: RSS rose
+    from 0.9 to 1.2 GB over a 500-document batch. Off, RSS stays flat for ~4% more time
+    (measured: 0.75 vs 0.78 s per receipt page). RapidOCR has no option for it, so the
+    session options class is swapped only while its sessions are created.
+    """
+    import onnxruntime
+    from rapidocr_onnxruntime.utils import infer_engine
+
+    class _Options(onnxruntime.SessionOptions):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enable_mem_pattern = False
+
+    original = infer_engine.SessionOptions
+    infer_engine.SessionOptions = _Options
+    try:
+        yield
+    finally:
+        infer_engine.SessionOptions = original
 
 
 class RapidOcrEngine:
