@@ -2,6 +2,8 @@
 
     policy: full | center[@SIDE] | random[@SEED] | oracle[@MIN_AREA]
     reader: ocr:ENGINE[@BUDGET]   (ENGINE rapidocr|tesseract; BUDGET pixels or "full")
+            openai:MODEL[@MAX_SIDE|full]   (any OpenAI-compatible chat API: OPENAI_BASE_URL,
+                                            OPENAI_API_KEY from the environment)
 """
 
 from __future__ import annotations
@@ -51,4 +53,10 @@ def build_reader(spec: str) -> Reader:
         except ValueError as exc:
             raise SpecError(f"bad reader budget in {spec!r}: use pixels or 'full'") from exc
         return OcrReader(engine=engine, budget=budget)
-    raise SpecError(f"unknown reader spec {spec!r}; known: ocr:rapidocr@768, ocr:tesseract@768")
+    if kind == "openai":
+        from cropvlm.readers.openai_compat import reader_from_spec
+
+        return reader_from_spec(rest)
+    raise SpecError(
+        f"unknown reader spec {spec!r}; known: ocr:rapidocr@768, ocr:tesseract@768, openai:MODEL[@MAX_SIDE]"
+    )
