@@ -1,0 +1,36 @@
+"""prefect.yaml stays in step with the flows it deploys."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def deployments() -> dict[str, dict]:
+    config = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    return {d["name"]: d for d in config["deployments"]}
+
+
+def test_every_deployment_points_at_a_flow_and_passes_only_its_parameters():
+    for name, deployment in deployments().items():
+        path, function = deployment["entrypoint"].split(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        flow = getattr(module, function)
+        accepted = set(inspect.signature(flow.fn).parameters)
+        assert set(deployment.get("parameters", {})) <= accepted, name
+        assert (REPO / path).exists()
+        assert deployment["work_pool"]["name"]
+
+
+def test_extract_is_scheduled_with_a_valid_cron_and_existing_templates():
+    from prefect.client.schemas.schedules import CronSchedule
+
+    extract = deployments()["extract"]
+    for schedule in extract["schedules"]:
+        CronSchedule(cron=schedule["cron"], timezone=schedule.get("timezone", "UTC"))
+    assert all((REPO / t).exists() for t in extract["parameters"]["templates"])
