@@ -42,10 +42,7 @@ unpickled copy reads `OPENAI_API_KEY` again.
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
-import math
 import os
 import threading
 from collections.abc import Sequence
@@ -55,19 +52,27 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from PIL import Image
 
 from cropvlm.errors import ReaderError
 from cropvlm.normalize import normalize_value
 from cropvlm.readers.base import Answer, ReadRequest
+from cropvlm.readers.openai_messages import (  # noqa: F401 - re-exported for callers and tests
+    IMAGE_FORMATS,
+    NO_LOGPROB_CONFIDENCE,
+    READER_PROMPT,
+    build_messages,
+    confidence_of,
+    has_usable_crop,
+    image_data_url,
+    is_number,
+    parse_completion,
+    resize_for_reader,
+)
 from cropvlm.readers.http_retry import HttpStatusError, RetryPolicy, make_redactor, post_json, redact_url
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-READER_PROMPT = "{question}\nGive a very brief answer."
-NO_LOGPROB_CONFIDENCE = 0.5  # a non-empty answer from a server that returns no log-probs
-IMAGE_FORMATS = {"jpeg": "image/jpeg", "png": "image/png"}
 DETAILS = (None, "auto", "low", "high")
 ON_ERROR = ("raise", "empty")
 MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
@@ -129,13 +134,13 @@ class OpenAIReaderConfig:
             if any(c.isspace() for c in self.api_key.strip()) or any(ord(c) < 32 for c in self.api_key):
                 raise bad("api_key contains spaces or control characters; check the value you set (not shown)")
             object.__setattr__(self, "api_key", self.api_key.strip())
-        if not _is_number(self.timeout_s) or self.timeout_s <= 0:
+        if not is_number(self.timeout_s) or self.timeout_s <= 0:
             raise bad(f"timeout_s must be a positive number of seconds, got {self.timeout_s!r}")
         if not _is_int(self.max_retries) or self.max_retries < 0:
             raise bad(f"max_retries must be an integer >= 0 (0 = no retries), got {self.max_retries!r}")
-        if not _is_number(self.backoff_s) or self.backoff_s < 0:
+        if not is_number(self.backoff_s) or self.backoff_s < 0:
             raise bad(f"backoff_s must be a number >= 0, got {self.backoff_s!r}")
-        if not _is_number(self.max_backoff_s) or self.max_backoff_s < 0:
+        if not is_number(self.max_backoff_s) or self.max_backoff_s < 0:
             raise bad(f"max_backoff_s must be a number >= 0, got {self.max_backoff_s!r}")
         if not _is_int(self.max_concurrency) or self.max_concurrency < 1:
             raise bad(f"max_concurrency must be an integer >= 1, got {self.max_concurrency!r}")
@@ -143,7 +148,7 @@ class OpenAIReaderConfig:
             raise bad(f"max_tokens must be an integer >= 1, got {self.max_tokens!r}")
         if self.max_tokens_field not in MAX_TOKENS_FIELDS:
             raise bad(f"max_tokens_field must be one of {MAX_TOKENS_FIELDS}, got {self.max_tokens_field!r}")
-        if not _is_number(self.temperature) or not 0 <= self.temperature <= 2:
+        if not is_number(self.temperature) or not 0 <= self.temperature <= 2:
             raise bad(f"temperature must be between 0 and 2 (0 = greedy), got {self.temperature!r}")
         if self.image_max_side is not None and (not _is_int(self.image_max_side) or self.image_max_side < 32):
             raise bad(f"image_max_side must be an integer >= 32 pixels, or None for full resolution, got {self.image_max_side!r}")
@@ -172,95 +177,6 @@ class OpenAIReaderConfig:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-# --- images and prompt -----------------------------------------------------------------
-
-
-def resize_for_reader(image: Image.Image, max_side: int | None, upscale: bool = False) -> Image.Image:
-    """RGB, long side shrunk to `max_side` (or also zoomed up to it when `upscale`)."""
-    image = image.convert("RGB") if image.mode != "RGB" else image
-    if max_side is None:
-        return image
-    long_side = max(image.size)
-    if long_side == max_side or (long_side < max_side and not upscale):
-        return image
-    scale = max_side / long_side
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
-
-
-def image_data_url(image: Image.Image, image_format: str = "jpeg", jpeg_quality: int = 90) -> str:
-    """`data:image/jpeg;base64,...` (or PNG) of an image as it is."""
-    buffer = io.BytesIO()
-    if image_format == "jpeg":
-        image.save(buffer, format="JPEG", quality=jpeg_quality)
-    else:
-        image.save(buffer, format="PNG")
-    return f"data:{IMAGE_FORMATS[image_format]};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
-
-
-def has_usable_crop(request: ReadRequest) -> bool:
-    crop = request.crop
-    return crop is not None and crop.width >= 2 and crop.height >= 2
-
-
-def build_messages(question: str, page_url: str, crop_url: str | None, detail: str | None = None) -> list[dict]:
-    """The paper's reader prompt: [page, crop, question + instruction] in one user turn."""
-
-    def image_part(url: str) -> dict:
-        image_url: dict[str, str] = {"url": url}
-        if detail is not None:
-            image_url["detail"] = detail
-        return {"type": "image_url", "image_url": image_url}
-
-    content = [image_part(page_url)]
-    if crop_url is not None:
-        content.append(image_part(crop_url))
-    content.append({"type": "text", "text": READER_PROMPT.format(question=question)})
-    return [{"role": "user", "content": content}]
-
-
-# --- responses -------------------------------------------------------------------------
-
-
-def parse_completion(body: Any) -> tuple[str, list[float] | None]:
-    """(answer text stripped, token log-probs or None) from a chat-completions body."""
-    if not isinstance(body, dict):
-        raise ReaderError(f"chat completion is not a JSON object: {str(body)[:200]!r}")
-    if body.get("error"):
-        error = body["error"]
-        message = error.get("message") if isinstance(error, dict) else error
-        raise ReaderError(f"chat completion returned an error: {str(message)[:300]}")
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise ReaderError(f"chat completion has no choices: {str(body)[:200]!r}")
-    choice = choices[0]
-    message = choice.get("message") or {}
-    content = message.get("content") if isinstance(message, dict) else None
-    if isinstance(content, list):  # some servers return content parts
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    text = content.strip() if isinstance(content, str) else ""
-    logprobs = None
-    entries = (choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None
-    if isinstance(entries, list):
-        values = [e.get("logprob") for e in entries if isinstance(e, dict)]
-        values = [float(v) for v in values if _is_number(v)]
-        logprobs = values or None
-    return text, logprobs
-
-
-def confidence_of(text: str, logprobs: list[float] | None) -> float:
-    """exp(mean token log-prob) in [0, 1]; NO_LOGPROB_CONFIDENCE without log-probs; 0 if empty."""
-    if not text:
-        return 0.0
-    if not logprobs:
-        return NO_LOGPROB_CONFIDENCE
-    return min(1.0, max(0.0, math.exp(sum(logprobs) / len(logprobs))))
 
 
 # --- the reader ------------------------------------------------------------------------
