@@ -1,7 +1,9 @@
 """Build policies and readers from short spec strings, the way flows and the CLI name them.
 
     policy: full | center[@SIDE] | random[@SEED] | oracle[@MIN_AREA]
+            hf:MODEL[@RESOLUTION][?adapter=PATH&batch_size=N...]   (cropvlm/hf/specs.py)
     reader: ocr:ENGINE[@BUDGET]   (ENGINE rapidocr|tesseract; BUDGET pixels or "full")
+            hf:MODEL[@RESOLUTION][?batch_size=N...]
             openai:MODEL[@MAX_SIDE|full]   (any OpenAI-compatible chat API: OPENAI_BASE_URL,
                                             OPENAI_API_KEY from the environment)
 """
@@ -27,6 +29,10 @@ def split_spec(spec: str) -> tuple[str, str | None]:
 def build_policy(spec: str) -> Policy:
     from cropvlm.policies import baselines
 
+    if spec.strip().startswith("hf:"):  # before split_spec: model paths may contain '@'
+        from cropvlm.hf.specs import build_policy as build_hf_policy
+
+        return build_hf_policy(spec)
     name, arg = split_spec(spec)
     try:
         if name == "full" and arg is None:
@@ -39,7 +45,7 @@ def build_policy(spec: str) -> Policy:
             return baselines.OraclePolicy(float(arg) if arg else 0.04)
     except ValueError as exc:
         raise SpecError(f"bad policy spec {spec!r}: {exc}") from exc
-    raise SpecError(f"unknown policy spec {spec!r}; known: full, center[@SIDE], random[@SEED], oracle")
+    raise SpecError(f"unknown policy spec {spec!r}; known: full, center[@SIDE], random[@SEED], oracle, hf:MODEL")
 
 
 def build_reader(spec: str) -> Reader:
@@ -53,10 +59,14 @@ def build_reader(spec: str) -> Reader:
         except ValueError as exc:
             raise SpecError(f"bad reader budget in {spec!r}: use pixels or 'full'") from exc
         return OcrReader(engine=engine, budget=budget)
+    if kind == "hf":
+        from cropvlm.hf.specs import build_reader as build_hf_reader
+
+        return build_hf_reader(spec)
     if kind == "openai":
         from cropvlm.readers.openai_compat import reader_from_spec
 
         return reader_from_spec(rest)
     raise SpecError(
-        f"unknown reader spec {spec!r}; known: ocr:rapidocr@768, ocr:tesseract@768, openai:MODEL[@MAX_SIDE]"
+        f"unknown reader spec {spec!r}; known: ocr:rapidocr@768, ocr:tesseract@768, hf:MODEL, openai:MODEL[@MAX_SIDE]"
     )

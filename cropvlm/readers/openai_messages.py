@@ -14,9 +14,10 @@ from typing import Any
 from PIL import Image
 
 from cropvlm.errors import ReaderError
+from cropvlm.prompts import reader_text
 from cropvlm.readers.base import ReadRequest
 
-READER_PROMPT = "{question}\nGive a very brief answer."
+READER_PROMPT = reader_text("{question}")  # the paper's reader prompt, shared with the HF reader
 NO_LOGPROB_CONFIDENCE = 0.5  # a non-empty answer from a server that returns no log-probs
 IMAGE_FORMATS = {"jpeg": "image/jpeg", "png": "image/png"}
 

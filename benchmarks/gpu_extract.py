@@ -1,0 +1,233 @@
+"""The whole extract path on a GPU: SmolVLM-256M-sized policy + reader, batches across documents.
+
+    python benchmarks/gpu_extract.py                              # CUDA, 64/128/256/512 requests
+    python benchmarks/gpu_extract.py --device cpu --tiny          # smoke test, < 1 minute
+    python benchmarks/gpu_extract.py --json out.json --rounds 3
+
+Builds two Idefics3 checkpoints of SmolVLM-256M size with random weights (SigLIP-B/16 at
+512 px, pixel shuffle 4 -> 64 image tokens, SmolLM2-135M-sized decoder: hidden 576, 30
+layers, 9 heads, 3 kv heads, MLP 1536, vocab 49152), saved in bf16 and loaded with
+`from_pretrained` like real ones (one for the policy, one for the reader). Renders synthetic
+receipts and invoices, then runs `cropvlm.pipeline.crop_then_answer` with `HfPolicy` and
+`HfReader` at each batch size (requests = pages x 4 fields, pages from many documents).
+Reports pages/s, policy and reader seconds, peak `torch.cuda.max_memory_allocated` and GPU
+utilisation sampled from `nvidia-smi` in a thread. Random weights never stop early, so
+every answer has the full `--reader-tokens` and every box `--policy-tokens` tokens (the
+lengths of a real `"[x1, y1, x2, y2]."` and a brief answer): speed does not depend on weights.
+
+Needs the `gpu` extra (torch, transformers>=5, peft, accelerate) plus the project's own
+dependencies (pymupdf, pillow, pyyaml) for rendering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "cropvlm"))  # tiny_models: checkpoint builders
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+FIELDS_PER_PAGE = 4
+
+
+class GpuUtilSampler(threading.Thread):
+    """`nvidia-smi --query-gpu=utilization.gpu` every `interval` seconds while running."""
+
+    def __init__(self, interval: float = 0.2, index: int = 0) -> None:
+        super().__init__(daemon=True)
+        self.interval, self.index = interval, index
+        self.samples: list[float] = []
+        self.available = shutil.which("nvidia-smi") is not None
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while self.available and not self._stop_event.wait(self.interval):
+            try:
+                out = subprocess.run(
+                    ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", f"--id={self.index}"],
+                    capture_output=True, text=True, timeout=5,
+                ).stdout.strip()
+                self.samples.append(float(out.splitlines()[0]))
+            except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+                pass
+
+    def stop(self) -> dict:
+        self._stop_event.set()
+        self.join(timeout=5)
+        if not self.samples:
+            return {"util_mean": None, "util_max": None, "util_samples": 0}
+        return {"util_mean": round(statistics.fmean(self.samples), 1), "util_max": max(self.samples),
+                "util_samples": len(self.samples)}
+
+
+def synthetic_pages(count: int, dpi: int):
+    """`count` distinct rendered pages from synthetic receipts and invoices."""
+    from cropvlm.render import RenderConfig, render_document
+    from cropvlm.synthetic import generate_document
+
+    pages, seed = [], 0
+    while len(pages) < count:
+        kind = ("receipt", "invoice")[seed % 2]
+        doc = generate_document(kind, seed, format="png", dpi=dpi)
+        pages.extend(render_document(doc.data, RenderConfig(dpi=dpi)).pages)
+        seed += 1
+    return pages[:count]
+
+
+def fields():
+    from cropvlm.templates import FieldSpec
+
+    return [
+        FieldSpec("total", "What is the total amount paid?", "amount"),
+        FieldSpec("date", "What is the date of the document?", "date"),
+        FieldSpec("number", "What is the invoice or receipt number?", "id"),
+        FieldSpec("vendor", "What is the name of the company that issued this document?"),
+    ]
+
+
+def build_checkpoints(folder: Path, tiny: bool) -> tuple[Path, Path]:
+    import torch
+    import tiny_models
+
+    started = time.perf_counter()
+    if tiny:
+        paths = tiny_models.build_idefics3(folder / "policy", seed=0), tiny_models.build_idefics3(folder / "reader", seed=1)
+    else:
+        paths = (tiny_models.build_smolvlm_256m(folder / "policy", seed=0, dtype=torch.bfloat16),
+                 tiny_models.build_smolvlm_256m(folder / "reader", seed=1, dtype=torch.bfloat16))
+    print(f"built checkpoints in {time.perf_counter() - started:.1f} s: {', '.join(str(p) for p in paths)}", flush=True)
+    return paths
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+
+    from cropvlm.hf import HfPolicy, HfReader
+    from cropvlm.pipeline import PageRef, crop_then_answer
+
+    cuda = args.device.startswith("cuda")
+    if cuda and not torch.cuda.is_available():
+        raise SystemExit("CUDA is not available: use --device cpu --tiny for a smoke test")
+    if not cuda:
+        torch.set_num_threads(1)  # tiny matmuls: thread hand-offs cost more than they save
+    folder = Path(tempfile.mkdtemp(prefix="cropvlm-gpu-extract-"))
+    try:
+        policy_path, reader_path = build_checkpoints(folder, args.tiny)
+        started = time.perf_counter()
+        common = dict(device=args.device, dtype=args.dtype, attn_implementation=args.attn)
+        resolution = None if args.tiny else args.resolution
+        policy = HfPolicy(str(policy_path), resolution=resolution, max_new_tokens=args.policy_tokens,
+                          batch_size=max(args.batch_sizes), **common)
+        reader = HfReader(str(reader_path), resolution=resolution, max_new_tokens=args.reader_tokens,
+                          batch_size=max(args.batch_sizes), **common)
+        params = sum(p.numel() for p in policy.model.parameters())
+        print(f"loaded in {time.perf_counter() - started:.1f} s: {params / 1e6:.1f}M parameters each, "
+              f"{policy.model.dtype} on {policy.model.device}", flush=True)
+
+        specs = fields()
+        max_pages = max(args.batch_sizes) // FIELDS_PER_PAGE
+        started = time.perf_counter()
+        images = synthetic_pages(min(max_pages, args.unique_pages), args.dpi)
+        print(f"rendered {len(images)} distinct pages ({images[0].size[0]}x{images[0].size[1]} px) "
+              f"in {time.perf_counter() - started:.1f} s", flush=True)
+
+        def batch_pages(n_pages: int, offset: int) -> list[PageRef]:
+            # many documents per batch: every page is its own document
+            return [PageRef(f"doc-{offset + i}", 1, images[(offset + i) % len(images)]) for i in range(n_pages)]
+
+        # warm-up: kernels, allocator, processor caches
+        crop_then_answer(batch_pages(2, 0), specs, policy, reader)
+
+        rows = []
+        for size in args.batch_sizes:
+            n_pages = max(1, size // FIELDS_PER_PAGE)
+            policy.batch_size = reader.batch_size = n_pages * FIELDS_PER_PAGE
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            sampler = GpuUtilSampler() if cuda else None
+            if sampler:
+                sampler.start()
+            invalid_before = policy.invalid_count
+            policy_s = reader_s = 0.0
+            started = time.perf_counter()
+            for round_ in range(args.rounds):
+                result = crop_then_answer(batch_pages(n_pages, round_ * n_pages), specs, policy, reader)
+                policy_s += result.policy_seconds
+                reader_s += result.reader_seconds
+            if cuda:
+                torch.cuda.synchronize()
+            wall = time.perf_counter() - started
+            util = sampler.stop() if sampler else {"util_mean": None, "util_max": None, "util_samples": 0}
+            pages_done = n_pages * args.rounds
+            row = {
+                "batch_requests": n_pages * FIELDS_PER_PAGE, "pages_per_batch": n_pages, "rounds": args.rounds,
+                "pages_per_s": round(pages_done / wall, 2), "answers_per_s": round(pages_done * len(specs) / wall, 1),
+                "policy_s": round(policy_s, 3), "reader_s": round(reader_s, 3), "wall_s": round(wall, 3),
+                "invalid_boxes": policy.invalid_count - invalid_before,
+                "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+                **util,
+            }
+            rows.append(row)
+            print(
+                f"batch {row['batch_requests']:4d} ({n_pages:3d} pages x {FIELDS_PER_PAGE}): "
+                f"{row['pages_per_s']:7.2f} pages/s  policy {policy_s:6.2f} s  reader {reader_s:6.2f} s  "
+                f"peak {row['peak_gib']} GiB  util mean {row['util_mean']} max {row['util_max']} %",
+                flush=True,
+            )
+        return {
+            "device": torch.cuda.get_device_name() if cuda else "cpu",
+            "torch": torch.__version__, "transformers": __import__("transformers").__version__,
+            "model": "tiny idefics3" if args.tiny else "SmolVLM-256M-sized idefics3 (random weights)",
+            "parameters_m": round(params / 1e6, 1), "dtype": str(policy.model.dtype),
+            "policy_version": policy.version, "reader_version": reader.version,
+            "policy_tokens": args.policy_tokens, "reader_tokens": args.reader_tokens,
+            "fields_per_page": FIELDS_PER_PAGE, "rows": rows,
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--dtype", default="auto", help="auto = bf16 on CUDA, fp32 on CPU")
+    parser.add_argument("--tiny", action="store_true", help="tiny random model (smoke test)")
+    parser.add_argument("--batch-sizes", default=None, help="requests per call, comma separated "
+                        "(default 64,128,256,512; --tiny: 8,16)")
+    parser.add_argument("--rounds", type=int, default=2, help="timed batches per size")
+    parser.add_argument("--resolution", type=int, default=512, help="longest edge fed to the encoder")
+    parser.add_argument("--policy-tokens", type=int, default=17, help='"[12, 34, 56, 78]." is ~17 tokens')
+    parser.add_argument("--reader-tokens", type=int, default=8)
+    parser.add_argument("--unique-pages", type=int, default=32, help="distinct rendered pages, cycled")
+    parser.add_argument("--dpi", type=int, default=None, help="render dpi (default 150; --tiny: 50)")
+    parser.add_argument("--attn", default=None, help="attn_implementation, e.g. sdpa or flash_attention_2")
+    parser.add_argument("--json", default=None, help="also write the report here")
+    args = parser.parse_args(argv)
+    sizes = args.batch_sizes or ("8,16" if args.tiny else "64,128,256,512")
+    args.batch_sizes = [int(s) for s in sizes.split(",")]
+    args.dpi = args.dpi or (50 if args.tiny else 150)
+    if args.tiny:
+        args.unique_pages = min(args.unique_pages, 4)
+    report = run(args)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()

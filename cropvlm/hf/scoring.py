@@ -1,0 +1,176 @@
+"""Batched generation and exact teacher-forced log-probabilities for a loaded VLM.
+
+Shared by the reader (answers, confidences, `score`) and the policy (boxes, sampled
+completions with log-probs for GRPO). Two padding rules, each chosen for exactness:
+
+- generation pads on the left (every row's next token is in the last column; `generate`
+  derives positions from the attention mask);
+- teacher forcing pads on the right: each row is `prompt + continuation` starting at
+  column 0, so positions are those of the unbatched row without any position-id tricks;
+  only the continuation's tokens are scored (the mask stops at the continuation's end, never
+  "to the last pad token"), and the LM head runs on those positions only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from PIL import Image
+
+from cropvlm.hf.loading import Loaded
+
+MIN_IMAGE_SIDE = 28  # smaller crops are upscaled (Qwen2-VL's patch grid needs at least this)
+
+
+def prepare_image(image: Image.Image) -> Image.Image:
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    w, h = image.size
+    if min(w, h) >= MIN_IMAGE_SIDE:
+        return image
+    scale = MIN_IMAGE_SIDE / min(w, h)
+    return image.resize((max(MIN_IMAGE_SIDE, round(w * scale)), max(MIN_IMAGE_SIDE, round(h * scale))))
+
+
+def stop_ids(loaded: Loaded) -> set[int]:
+    ids: set[int] = set()
+    eos = getattr(getattr(loaded.model, "generation_config", None), "eos_token_id", None)
+    for value in eos if isinstance(eos, (list, tuple)) else [eos]:
+        if value is not None:
+            ids.add(int(value))
+    if loaded.processor.tokenizer.eos_token_id is not None:
+        ids.add(int(loaded.processor.tokenizer.eos_token_id))
+    return ids
+
+
+def pad_id(loaded: Loaded) -> int:
+    tok = loaded.processor.tokenizer
+    if tok.pad_token_id is not None:
+        return int(tok.pad_token_id)
+    return min(stop_ids(loaded)) if stop_ids(loaded) else 0
+
+
+def encode(loaded: Loaded, prompts: Sequence[str], images: Sequence[Sequence[Image.Image]], padding_side: str):
+    """Processor inputs on the model's device; floating tensors in the model's dtype."""
+    processor, tok = loaded.processor, loaded.processor.tokenizer
+    if loaded.family == "idefics3":
+        image_arg: Any = [[prepare_image(i) for i in row] for row in images]
+    else:
+        image_arg = [prepare_image(i) for row in images for i in row]
+    # A template that writes the BOS itself must not get a second one from the tokenizer.
+    bos = tok.bos_token
+    add_special = not (bos and all(p.startswith(bos) for p in prompts))
+    batch = processor(text=list(prompts), images=image_arg or None, padding=True, padding_side=padding_side,
+                      return_tensors="pt", add_special_tokens=add_special)  # per call: thread-safe
+    return batch.to(loaded.device).to(loaded.dtype)  # BatchFeature casts floating tensors only
+
+
+@dataclass
+class Generated:
+    tokens: torch.Tensor  # [B, T] generated ids (pads after the stop token)
+    lengths: torch.Tensor  # [B] tokens up to and including the stop token (all T if none)
+    ends: torch.Tensor  # [B] tokens before the stop token: the answer text's tokens
+    token_logprobs: torch.Tensor | None  # [B, T] log p of each generated token (raw logits), 0 past `lengths`
+
+
+@torch.no_grad()
+def generate(loaded: Loaded, prompts: Sequence[str], images: Sequence[Sequence[Image.Image]], *,
+             max_new_tokens: int, do_sample: bool = False, temperature: float = 1.0,
+             num_return_sequences: int = 1, with_logprobs: bool = True) -> Generated:
+    batch = encode(loaded, prompts, images, padding_side="left")
+    kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, do_sample=do_sample,
+                                  num_return_sequences=num_return_sequences, pad_token_id=pad_id(loaded),
+                                  eos_token_id=sorted(stop_ids(loaded)) or None,
+                                  return_dict_in_generate=True, output_logits=with_logprobs)
+    if do_sample:  # the plain temperature-scaled distribution, which the GRPO log-probs assume
+        kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
+    else:
+        kwargs.update(temperature=None, top_k=None, top_p=None)
+    out = loaded.model.generate(**batch, **kwargs)
+    tokens = out.sequences[:, batch["input_ids"].shape[1]:]
+    lengths, ends = _lengths(tokens, stop_ids(loaded))
+    token_logprobs = None
+    if with_logprobs and tokens.shape[1]:
+        steps = []
+        for t, logits in enumerate(out.logits):  # one [B, V] per step; log-softmax per step saves memory
+            steps.append(torch.log_softmax(logits.float(), dim=-1).gather(1, tokens[:, t : t + 1]).squeeze(1))
+        token_logprobs = torch.stack(steps, dim=1)
+        token_logprobs = token_logprobs * _mask(lengths, tokens.shape[1]).to(token_logprobs.dtype)
+    elif with_logprobs:
+        token_logprobs = torch.zeros(tokens.shape, device=tokens.device)
+    return Generated(tokens, lengths, ends, token_logprobs)
+
+
+def _lengths(tokens: torch.Tensor, stops: set[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    width = tokens.shape[1]
+    if not stops or width == 0:
+        full = torch.full((tokens.shape[0],), width, device=tokens.device, dtype=torch.long)
+        return full, full
+    is_stop = torch.isin(tokens, torch.tensor(sorted(stops), device=tokens.device))
+    first = torch.where(is_stop.any(1), is_stop.float().argmax(1), torch.full_like(is_stop[:, 0], width, dtype=torch.long))
+    lengths = torch.clamp(first + 1, max=width)
+    return lengths, first
+
+
+def _mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    return torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def unwrap(model):
+    """The transformers model under a peft wrapper (its LoRA layers stay injected and active)."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+def continuation_logprobs(loaded: Loaded, prompts: Sequence[str], images: Sequence[Sequence[Image.Image]],
+                          continuations: Sequence[Sequence[int]], *, temperature: float = 1.0,
+                          grad: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher-forced log p(continuation token | prompt, images, previous tokens).
+
+    Returns `(token_logprobs [B, T], mask [B, T])`, T the longest continuation; entries past
+    a row's continuation are 0 and masked out. Logits are divided by `temperature` (the
+    distribution the tokens were sampled from). With `grad=True` the result is differentiable.
+    """
+    batch = encode(loaded, prompts, images, padding_side="right")
+    ids, attention = batch["input_ids"], batch["attention_mask"]
+    rows, width = ids.shape
+    prompt_len = attention.sum(1)
+    cont_len = torch.tensor([len(c) for c in continuations], device=ids.device)
+    longest = int(cont_len.max()) if len(continuations) else 0
+    total = int((prompt_len + cont_len).max())
+    seq_keys = [k for k, v in batch.items() if torch.is_tensor(v) and v.dim() == 2 and v.shape == (rows, width)]
+    new = {k: torch.full((rows, total), pad_id(loaded) if k == "input_ids" else 0, dtype=batch[k].dtype,
+                         device=ids.device) for k in seq_keys}
+    for i, cont in enumerate(continuations):
+        n = int(prompt_len[i])
+        cont_tensor = torch.as_tensor(list(cont), dtype=ids.dtype, device=ids.device)
+        for k in seq_keys:
+            new[k][i, :n] = batch[k][i, :n]
+        new["input_ids"][i, n : n + len(cont)] = cont_tensor
+        new["attention_mask"][i, : n + len(cont)] = 1
+    inputs = {**{k: v for k, v in batch.items() if k not in seq_keys}, **new}
+
+    mask = _mask(cont_len, longest)
+    targets = torch.zeros((rows, longest), dtype=ids.dtype, device=ids.device)
+    for i, cont in enumerate(continuations):
+        targets[i, : len(cont)] = torch.as_tensor(list(cont), dtype=ids.dtype, device=ids.device)
+    # Position p's hidden state predicts token p + 1: continuation token k sits at n + k.
+    positions = (prompt_len[:, None] - 1 + torch.arange(longest, device=ids.device)[None, :]).clamp(max=total - 1)
+
+    context = torch.enable_grad() if grad else torch.no_grad()
+    with context:
+        base = unwrap(loaded.model)
+        inner = getattr(base, "model", None)
+        head = base.get_output_embeddings()
+        if inner is not None and head is not None:
+            hidden = inner(**inputs, use_cache=False).last_hidden_state
+            picked = hidden.gather(1, positions[:, :, None].expand(-1, -1, hidden.shape[-1]))
+            logits = head(picked)
+        else:  # unknown layout: full logits, then pick
+            logits = loaded.model(**inputs, use_cache=False).logits
+            logits = logits.gather(1, positions[:, :, None].expand(-1, -1, logits.shape[-1]))
+        logprobs = torch.log_softmax(logits.float() / temperature, dim=-1)
+        token_logprobs = logprobs.gather(2, targets[:, :, None]).squeeze(2) * mask
+    return token_logprobs, mask
