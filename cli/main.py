@@ -3,6 +3,7 @@
     cropvlm extract SOURCE --templates templates/receipt.yaml [--policy full] [--reader ocr:rapidocr@768]
     cropvlm db upgrade
     cropvlm demo
+    cropvlm evaluate FOLDER|--synthetic N [--templates YAML] [--limit N] [--out DIR] [--readers SPEC ...] [--policies SPEC ...]
 
 `extract` exits 0 when every document was extracted or skipped, 1 when any document failed
 (the failures are listed and recorded in `run_documents`), 2 when the run could not start.
@@ -55,6 +56,26 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--folder", default="demo", help="where the sample documents go")
     demo.add_argument("--documents", type=int, default=6, help="documents per kind")
     demo.set_defaults(handler=_demo)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="accuracy, seconds and pixels per answer of readers x crop policies on labelled documents")
+    evaluate.add_argument("folder", nargs="?", help="folder of documents with a labels.jsonl (doc, field, question, answer)")
+    evaluate.add_argument("--synthetic", type=int, default=0, metavar="N",
+                          help="evaluate N generated documents instead (with gold boxes: adds the oracle)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the synthetic documents")
+    evaluate.add_argument("--templates", action="append", metavar="YAML",
+                          help="answer types by field name (repeatable); default: inferred from the questions")
+    evaluate.add_argument("--limit", type=int, metavar="N", help="only the first N documents")
+    evaluate.add_argument("--out", default="eval-out", metavar="DIR",
+                          help="results.csv, results.md, answers.csv, accuracy_vs_seconds.png (default eval-out)")
+    evaluate.add_argument("--readers", nargs="+", metavar="SPEC", help=f"reader specs (default {DEFAULT_READER})")
+    evaluate.add_argument("--policies", nargs="+", metavar="SPEC",
+                          help="crop policy specs (default: full center random oracle + the promoted policy)")
+    evaluate.add_argument("--no-full-resolution", action="store_true",
+                          help="no extra row for each reader at full resolution without crop")
+    evaluate.add_argument("--batch-documents", type=int, default=8, help="documents rendered and answered together")
+    evaluate.add_argument("--dpi", type=int, default=150, help="PDF rendering resolution")
+    evaluate.set_defaults(handler=_evaluate)
     return parser
 
 
@@ -106,6 +127,27 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     settings = Settings()
     upgrade_database(settings.database_url)
     print(f"database at head: {settings.safe_database_url()}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from cropvlm.evaluation import evaluate
+
+    if (args.folder is None) == (not args.synthetic):
+        print("cropvlm: evaluate needs a FOLDER or --synthetic N (not both)", file=sys.stderr)
+        return 2
+    try:
+        result = evaluate(
+            args.folder, synthetic=args.synthetic, seed=args.seed, templates=args.templates, limit=args.limit,
+            out=args.out, readers=args.readers, policies=args.policies,
+            full_resolution=not args.no_full_resolution, batch_documents=args.batch_documents, dpi=args.dpi,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except (CropVLMError, ValueError, OSError) as exc:
+        print(f"cropvlm: evaluation failed: {exc}", file=sys.stderr)
+        return 2
+    print(result.markdown)
+    print("written: " + ", ".join(str(p) for p in result.paths.values()))
     return 0
 
 

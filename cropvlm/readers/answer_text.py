@@ -71,7 +71,8 @@ def _looks_printed_name(line: OcrLine, min_height: float) -> bool:
     # names print in capitals or Title Case.
     upper = sum(ch.isupper() for ch in letters) / len(letters)
     words = re.findall(r"[A-Za-z]+", line.text)
-    capitalised = sum(w[0].isupper() for w in words) / len(words)
+    # Letters outside A-Z (e.g. Chinese on Malaysian receipts) make no Latin words at all.
+    capitalised = sum(w[0].isupper() for w in words) / len(words) if words else 0.0
     return (upper >= 0.15 or capitalised >= 0.5) and line.height >= min_height \
         and not _TITLE.match(line.text) and not _NOT_NAME.search(line.text)
 

@@ -215,6 +215,11 @@ class OpenAIReader:
         self._setup()
 
     @property
+    def budget(self) -> int | None:
+        """Long side in pixels of the images sent (None = full resolution), as OcrReader."""
+        return self.config.image_max_side
+
+    @property
     def client(self) -> httpx.Client:
         with self._lock:
             if self._client is None:

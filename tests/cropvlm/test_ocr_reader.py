@@ -394,3 +394,11 @@ def test_rapidocr_sessions_do_not_cache_a_memory_plan_per_input_shape():
     engine = _rapidocr()
     sessions = [engine.text_det.infer.session, engine.text_rec.session.session]
     assert all(not s.get_session_options().enable_mem_pattern for s in sessions)
+
+
+def test_a_header_line_without_latin_words_is_not_a_crash():
+    # RapidOCR reads Chinese shop names on Malaysian receipts: letters, but no A-Z words.
+    from cropvlm.readers.answer_text import _looks_printed_name
+    from cropvlm.readers.ocr_lines import OcrLine
+
+    assert _looks_printed_name(OcrLine("海洋百货公司", 0.9, (0, 0, 100, 20)), min_height=10) is False

@@ -1,0 +1,315 @@
+"""cropvlm.evaluation: labels loading and validation, metrics, report files, the runner
+(with a fake reader), and a small end-to-end `cropvlm evaluate` on synthetic documents."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from cropvlm.box import Box
+from cropvlm.evaluation import (
+    ALL, CSV_COLUMNS, LabelError, Scored, aggregate, evaluate, infer_type, load_labels, plan_configs, run_configs,
+)
+from cropvlm.evaluation import runner as runner_module
+from cropvlm.evaluation.metrics import pixels_seen, score
+from cropvlm.evaluation.report import markdown, plot_png, write_results_csv
+from cropvlm.evaluation.runner import Config, ConfigStats
+from cropvlm.readers.base import Answer
+from cropvlm.templates import load_template_set
+
+REPO = Path(__file__).resolve().parents[2]
+RECEIPT, INVOICE = REPO / "templates/receipt.yaml", REPO / "templates/invoice.yaml"
+SROIE = REPO.parent / "shared/data/sroie_dev"
+HAS_TESSERACT = shutil.which("tesseract") is not None
+
+
+def write_labels(folder: Path, lines: list, docs: tuple[str, ...] = ()) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for doc in docs:
+        Image.new("RGB", (200, 300), "white").save(folder / doc)
+    text = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
+    (folder / "labels.jsonl").write_text(text)
+    return folder
+
+
+def label(doc="a.png", field="total", question="What is the total amount paid?", answer="12.50", **extra):
+    return {"doc": doc, "field": field, "question": question, "answer": answer, **extra}
+
+
+# --- labels ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("question, expected", [
+    ("What is the date of this receipt?", "date"),
+    ("What is the total amount paid?", "amount"),
+    ("What is the total amount due?", "amount"),
+    ("What is the invoice number?", "id"),
+    ("What is the name of the company that issued this receipt?", "text"),
+    ("What is the address of the company?", "text"),
+])
+def test_types_are_inferred_from_the_question(question, expected):
+    assert infer_type(question) == expected
+
+
+def test_labels_load_with_pages_boxes_limit_and_inferred_types(tmp_path):
+    folder = write_labels(tmp_path / "set", [
+        label("a.png", page=1, box=[10, 20, 30, 25]),
+        label("a.png", "date", "What is the date of this receipt?", "19/10/2018"),
+        label("b.png", "company", "Who issued it?", "ACME"),
+        label("c.png"),
+    ], docs=("a.png", "b.png", "c.png"))
+    labels = load_labels(folder)
+    assert labels.documents == ("a.png", "b.png", "c.png") and len(labels.labels) == 4
+    assert labels.labels[0].page == 1 and labels.labels[0].box == Box(10, 20, 30, 25) and labels.has_boxes
+    assert {f: s.type for f, s in labels.fields.items()} == {"total": "amount", "date": "date", "company": "text"}
+
+    limited = load_labels(folder, limit=2)
+    assert limited.documents == ("a.png", "b.png") and len(limited.labels) == 3
+
+
+def test_templates_give_types_and_aliases_by_field_name(tmp_path):
+    folder = write_labels(tmp_path / "set", [label(field="total", question="How much?"),
+                                             label(field="company", question="What is the total of the company?")],
+                          docs=("a.png",))
+    fields = load_labels(folder, load_template_set([RECEIPT])).fields
+    assert fields["total"].type == "amount" and "GRAND TOTAL" in fields["total"].aliases
+    assert fields["total"].question == "How much?"  # the labels' question is asked
+    assert fields["company"].type == "text"  # by name, not by the question's words
+
+
+@pytest.mark.parametrize("lines, docs, message", [
+    ([], ("a.png",), "empty labels file"),
+    (["", "  "], ("a.png",), "empty labels file"),
+    ([label("missing.png")], (), "document file .*missing.png does not exist"),
+    (["{not json"], (), r"labels.jsonl:1: not valid JSON"),
+    ([label(), {"doc": "a.png", "field": "x"}], ("a.png",), r"labels.jsonl:2: 'question' must be a non-empty string"),
+    ([label(type="money")], ("a.png",), "unknown field type 'money' for field 'total'"),
+    ([label(box=[50, 10, 20, 30])], ("a.png",), r"bad 'box'.*x2 > x1"),
+    ([label(page=0)], ("a.png",), "'page' must be a positive integer"),
+    ([label(), label()], ("a.png",), "has field 'total' twice"),
+    ([label("../a.png")], (), "must be a file name inside the folder"),
+])
+def test_bad_labels_fail_with_file_line_and_problem(tmp_path, lines, docs, message):
+    folder = write_labels(tmp_path / "set", lines, docs)
+    with pytest.raises(LabelError, match=message):
+        load_labels(folder)
+
+
+def test_a_field_missing_from_the_templates_has_no_type(tmp_path):
+    folder = write_labels(tmp_path / "set", [label(field="tip", question="What is the tip?")], docs=("a.png",))
+    with pytest.raises(LabelError, match="field 'tip' has no answer type: it is not in the templates receipt@v1"):
+        load_labels(folder, load_template_set([RECEIPT]))
+
+
+def test_a_folder_without_labels_says_so(tmp_path):
+    (tmp_path / "set").mkdir()
+    with pytest.raises(LabelError, match="no labels file"):
+        load_labels(tmp_path / "set")
+    with pytest.raises(LabelError, match="not a folder"):
+        load_labels(tmp_path / "nowhere")
+
+
+@pytest.mark.skipif(not SROIE.is_dir(), reason="shared/data/sroie_dev not present")
+def test_sroie_dev_labels_validate_against_the_receipt_template():
+    labels = load_labels(SROIE, load_template_set([RECEIPT]), limit=5)
+    assert len(labels.documents) == 5 and len(labels.labels) == 20 and not labels.has_boxes
+    assert {f: s.type for f, s in labels.fields.items()} == {
+        "company": "text", "date": "date", "address": "text", "total": "amount"}
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+def test_exact_match_normalises_by_type_and_anls_scores_text():
+    assert score("r", "p", "d", "date", "date", "19/10/2018", "2018-10-19", 1, 0, 0).exact
+    assert score("r", "p", "d", "total", "amount", "1,234.50", "RM 1234.5", 1, 0, 0).exact
+    assert score("r", "p", "d", "company", "text", "Indah Gift & Home", "INDAH GIFT HOME.", 1, 0, 0).exact
+    near = score("r", "p", "d", "company", "text", "ABCDEFGHIJ", "ABCDEFGHIX", 1, 0, 0)
+    assert not near.exact and near.anls == pytest.approx(0.9)
+
+
+def test_aggregate_per_field_and_all_with_hand_computed_numbers():
+    def s(policy, field, exact, anls, seconds, pixels):
+        return Scored("r", policy, "d", field, "text", "g", "p", 1, exact, anls, seconds, pixels)
+
+    scored = [s("full", "a", True, 1.0, 1.0, 100), s("full", "a", False, 0.5, 3.0, 300),
+              s("full", "b", False, 0.0, 2.0, 200), s("center", "b", True, 1.0, 4.0, 1000)]
+    rows = aggregate(scored, field_order=["b", "a"])
+    got = [(r.policy, r.field, r.n, r.exact, r.anls, r.seconds_per_answer, r.pixels_per_answer) for r in rows]
+    assert got == [
+        ("full", "b", 1, 0.0, 0.0, 2.0, 200.0),
+        ("full", "a", 2, 0.5, 0.75, 2.0, 200.0),
+        ("full", ALL, 3, pytest.approx(1 / 3), pytest.approx(0.5), 2.0, 200.0),
+        ("center", "b", 1, 1.0, 1.0, 4.0, 1000.0),
+        ("center", ALL, 1, 1.0, 1.0, 4.0, 1000.0),
+    ]
+
+
+def test_pixels_seen_is_page_plus_crop_at_the_budget():
+    assert pixels_seen((2000, 1000), None, 768) == 768 * 384
+    assert pixels_seen((2000, 1000), (100, 50), 768) == 768 * 384 + 768 * 384  # the crop is zoomed
+    assert pixels_seen((2000, 1000), (100, 50), None) == 2000 * 1000 + 100 * 50
+
+
+# --- report --------------------------------------------------------------------------------
+
+def test_results_csv_markdown_and_plot(tmp_path):
+    scored = [Scored("ocr:x@768", p, "d", f, "text", "g", "p", 1, e, a, sec, 1000)
+              for p, f, e, a, sec in [("full", "total", True, 1.0, 0.5), ("full", "date", False, 0.2, 0.7),
+                                      ("center@50", "total", False, 0.0, 1.5), ("center@50", "date", True, 1.0, 1.0)]]
+    rows = aggregate(scored)
+    path = write_results_csv(rows, tmp_path / "results.csv")
+    with path.open() as handle:
+        reader = csv.reader(handle)
+        assert tuple(next(reader)) == CSV_COLUMNS == (
+            "reader", "policy", "field", "n", "exact", "anls", "seconds_per_answer", "pixels_per_answer")
+        body = list(reader)
+    assert len(body) == 6 and [r[2] for r in body].count(ALL) == 2
+    assert ["ocr:x@768", "full", ALL, "2", "0.5000", "0.6000", "0.6000", "1000"] in body
+
+    stats = [ConfigStats("ocr:x@768", "full", pages=2, policy_seconds=0.5, reader_seconds=0.5)]
+    text = markdown(rows, stats, notes=["learned: absent"])
+    assert "| ocr:x@768 | full | 2 | 0.500 | 0.600 | 0.600 | 1 k | 2.00 |" in text
+    assert "| reader | policy | total | date |" in text and "- learned: absent" in text
+
+    png = plot_png(rows, tmp_path / "plot.png")
+    with Image.open(png) as image:
+        image.load()
+        assert image.format == "PNG" and image.size[0] > 300
+
+
+# --- runner --------------------------------------------------------------------------------
+
+class PageColorReader:
+    """Answers with the page's colour name; page 2 (blue) is always the more confident."""
+
+    version = "color"
+    budget = 100
+
+    def __init__(self):
+        self.calls = 0
+
+    def answer(self, requests):
+        self.calls += 1
+        out = []
+        for request in requests:
+            red = request.page.getpixel((0, 0))[0] > 128
+            out.append(Answer("red" if red else "blue", None, 0.3 if red else 0.9))
+        return out
+
+
+def two_page_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "two"
+    folder.mkdir()
+    red, blue = Image.new("RGB", (200, 100), (255, 0, 0)), Image.new("RGB", (200, 100), (0, 0, 255))
+    red.save(folder / "doc.tiff", save_all=True, append_images=[blue])
+    return write_labels(folder, [label("doc.tiff", "a", "What is A?", "red", page=1, box=[0, 0, 50, 50]),
+                                 label("doc.tiff", "b", "What is B?", "red")])
+
+
+def test_runner_renders_once_uses_the_label_page_else_the_best_page(tmp_path, monkeypatch):
+    labels = load_labels(two_page_folder(tmp_path))
+    renders = []
+    real_render = runner_module.render_document
+    monkeypatch.setattr(runner_module, "render_document", lambda data, config: renders.append(1) or real_render(data, config))
+    reader = PageColorReader()
+    configs = [Config("color", "full"), Config("color", "center@50"), Config("color", "oracle")]
+    run = run_configs(labels, configs, resolve_reader=lambda spec: reader, progress=None)
+
+    assert len(renders) == 1 and run.documents == 1 and run.pages == 2
+    by = {(s.policy, s.field): s for s in run.scored}
+    assert len(run.scored) == 6
+    assert by[("full", "a")].page == 1 and by[("full", "a")].prediction == "red" and by[("full", "a")].exact
+    assert by[("full", "b")].page == 2 and by[("full", "b")].prediction == "blue"  # most confident page
+    # pixels: both pages at budget 100 (200x100 -> 100x50); center@50 adds a 100x50 crop zoomed to 100x50
+    assert by[("full", "b")].pixels == 2 * 100 * 50
+    assert by[("center@50", "b")].pixels == 2 * (100 * 50 + 100 * 50)
+    assert [(s.policy, s.pages) for s in run.stats] == [("full", 2), ("center@50", 2), ("oracle@0.04", 2)]
+    assert all(s.seconds >= 0 for s in run.scored)
+
+
+def test_plan_adds_full_resolution_and_drops_the_oracle_without_boxes():
+    configs, notes = plan_configs(["ocr:tesseract@768"], ["full", "center", "oracle"], has_boxes=False)
+    assert configs == [Config("ocr:tesseract@768", "full"), Config("ocr:tesseract@768", "center"),
+                       Config("ocr:tesseract@full", "full")]
+    assert any(n.startswith("oracle: absent") for n in notes) and any(n.startswith("learned: absent") for n in notes)
+    configs, notes = plan_configs(["ocr:tesseract@full"], ["full", "oracle", "hf:/models/policy"], has_boxes=True)
+    assert configs == [Config("ocr:tesseract@full", "full"), Config("ocr:tesseract@full", "oracle"),
+                       Config("ocr:tesseract@full", "hf:/models/policy")]
+    assert configs[-1].is_learned and not notes
+
+
+def test_evaluate_needs_a_folder_or_synthetic_documents():
+    from cropvlm.errors import CropVLMError
+
+    with pytest.raises(CropVLMError, match="not both"):
+        evaluate()
+
+
+# --- end to end -----------------------------------------------------------------------------
+
+@pytest.mark.skipif(not HAS_TESSERACT, reason="no tesseract binary")
+def test_cropvlm_evaluate_on_synthetic_documents_writes_every_configuration(tmp_path, capsys):
+    from cli.main import main
+
+    out = tmp_path / "out"
+    status = main(["evaluate", "--synthetic", "4", "--templates", str(RECEIPT), "--templates", str(INVOICE),
+                   "--readers", "ocr:tesseract@768", "--out", str(out)])
+    assert status == 0
+    printed = capsys.readouterr()
+    assert "| ocr:tesseract@768 | oracle@0.04 |" in printed.out and "evaluate: 4/4 documents" in printed.err
+
+    with (out / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    configs = list(dict.fromkeys((r["reader"], r["policy"]) for r in rows))
+    assert configs == [("ocr:tesseract@768", "full"), ("ocr:tesseract@768", "center@50"),
+                       ("ocr:tesseract@768", "random@0"), ("ocr:tesseract@768", "oracle@0.04"),
+                       ("ocr:tesseract@full", "full")]
+    overall = {(r["reader"], r["policy"]): r for r in rows if r["field"] == ALL}
+    assert all(r["n"] == "16" for r in overall.values())  # 2 invoices + 2 receipts, 4 fields each
+    assert {r["field"] for r in rows} == {ALL, "invoice_number", "invoice_date", "total_amount", "vendor",
+                                          "company", "date", "address", "total"}
+    for r in overall.values():
+        assert 0 <= float(r["exact"]) <= 1 and float(r["seconds_per_answer"]) > 0 and float(r["pixels_per_answer"]) > 0
+    # the oracle crops the gold box: it must not read worse than no crop at the same budget
+    assert float(overall[("ocr:tesseract@768", "oracle@0.04")]["exact"]) >= float(
+        overall[("ocr:tesseract@768", "full")]["exact"])
+    assert (out / "results.md").read_text().count("| ocr:tesseract@") >= 10
+    with Image.open(out / "accuracy_vs_seconds.png") as image:
+        assert image.format == "PNG"
+
+
+def test_cropvlm_evaluate_reports_bad_input_with_status_2(tmp_path, capsys):
+    from cli.main import main
+
+    assert main(["evaluate", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert main(["evaluate"]) == 2
+    assert "FOLDER or --synthetic" in capsys.readouterr().err
+
+
+class CrashOnRedReader(PageColorReader):
+    def answer(self, requests):
+        if any(r.page.getpixel((0, 0))[0] > 128 for r in requests):
+            raise ZeroDivisionError("division by zero")
+        return super().answer(requests)
+
+
+def test_a_document_the_reader_crashes_on_counts_as_wrong_and_is_listed(tmp_path):
+    folder = tmp_path / "crash"
+    folder.mkdir()
+    Image.new("RGB", (200, 100), (255, 0, 0)).save(folder / "red.png")
+    Image.new("RGB", (200, 100), (0, 0, 255)).save(folder / "blue.png")
+    labels = load_labels(write_labels(folder, [label("red.png", "a", "What is A?", "red"),
+                                               label("blue.png", "a", "What is A?", "blue")]))
+    run = run_configs(labels, [Config("crash", "full")], resolve_reader=lambda spec: CrashOnRedReader(), progress=None)
+    assert run.errors == ["color / full: red.png: ZeroDivisionError: division by zero"]
+    by_doc = {s.doc: s for s in run.scored}
+    assert by_doc["red.png"].error and not by_doc["red.png"].exact and by_doc["blue.png"].exact
+    (row, overall) = aggregate(run.scored)
+    assert overall.n == 2 and overall.exact == 0.5 and overall.pixels_per_answer == 100 * 50  # blue only
+    assert run.stats[0].pages == 1
