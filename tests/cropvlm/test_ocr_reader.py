@@ -387,14 +387,6 @@ def test_two_column_header_drawn_and_read(engine: str) -> None:
     assert vendor.value.replace(" ", "") == "SCHNEIDERENGINEERINGGMBH"
 
 
-def test_rapidocr_sessions_do_not_cache_a_memory_plan_per_input_shape():
-    # With the cache on, RSS grew ~300 MB over a 500-document batch (benchmarks/extract_throughput.py).
-    from cropvlm.readers.ocr_engines import _rapidocr
-
-    engine = _rapidocr()
-    sessions = [engine.text_det.infer.session, engine.text_rec.session.session]
-    assert all(not s.get_session_options().enable_mem_pattern for s in sessions)
-
 
 def test_a_header_line_without_latin_words_is_not_a_crash():
     # RapidOCR reads Chinese shop names on Malaysian receipts: letters, but no A-Z words.

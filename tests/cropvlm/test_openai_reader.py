@@ -19,14 +19,13 @@ from collections import deque
 import pytest
 from PIL import Image
 
-from cropvlm.errors import ReaderError, SpecError
+from cropvlm.errors import ReaderError
 from cropvlm.readers.base import ReadRequest
 from cropvlm.readers.http_retry import RetryPolicy, parse_retry_after, redact_url
 from cropvlm.readers.openai_compat import (
     NO_LOGPROB_CONFIDENCE,
     OpenAIReader,
     OpenAIReaderConfig,
-    reader_from_spec,
     resize_for_reader,
 )
 from cropvlm.templates import FieldSpec
@@ -388,25 +387,3 @@ def test_backoff_and_retry_after_parsing():
     assert parse_retry_after({"retry-after-ms": "250"}) == 0.25
     assert parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # in the past
     assert parse_retry_after({}) is None
-
-
-def test_reader_from_spec(monkeypatch):
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:11434/v1")
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    assert reader_from_spec("gpt-4.1-nano").version == "openai:gpt-4.1-nano@1024"
-    ollama = reader_from_spec("qwen2.5vl:7b@768", max_concurrency=2)
-    assert ollama.version == "openai:qwen2.5vl:7b@768"
-    assert ollama.config.base_url == "http://localhost:11434/v1" and ollama.config.max_concurrency == 2
-    assert reader_from_spec("gpt-4.1-nano@full").config.image_max_side is None
-    for bad in ["", "@768", "gpt-4.1-nano@big", "gpt-4.1-nano@8"]:
-        with pytest.raises(SpecError):
-            reader_from_spec(bad)
-
-
-def test_the_spec_builds_an_openai_reader(monkeypatch):
-    from cropvlm.specs import build_reader
-
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-spec-test")
-    reader = build_reader("openai:gpt-4.1-nano")
-    assert reader.version == "openai:gpt-4.1-nano@1024"
-    assert "sk-spec-test" not in repr(reader)
