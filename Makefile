@@ -7,16 +7,24 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 .PHONY: demo test bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+# The runtime only: the demo needs no torch (the OCR reader ships its models in its wheel).
+$(VENV)/.installed: pyproject.toml $(VENV)/bin/python
+	$(PY) -m pip install -q -e .
+	touch $@
+
+# Tests also build tiny Hugging Face models in code: torch (CPU wheel), transformers, moto.
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/cropvlm demo
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed
