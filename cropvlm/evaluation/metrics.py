@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from cropvlm.crops import budget_size
 from cropvlm.normalize import anls, exact_match
 
 ALL = "ALL"
@@ -67,14 +68,6 @@ def score(reader: str, policy: str, doc: str, field: str, answer_type: str, gold
 def failed(reader: str, policy: str, doc: str, field: str, answer_type: str, gold: str, error: str) -> Scored:
     """A label whose document the configuration could not answer: wrong, no time or pixels."""
     return Scored(reader, policy, doc, field, answer_type, gold, "", 0, False, 0.0, 0.0, 0, error)
-
-
-def budget_size(size: tuple[int, int], budget: int | None) -> tuple[int, int]:
-    """Image size after resizing its long side to `budget` (None: unchanged)."""
-    if budget is None or max(size) == budget:
-        return size
-    scale = budget / max(size)
-    return (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
 
 
 def pixels_seen(page_size: tuple[int, int], crop_size: tuple[int, int] | None, budget: int | None) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from PIL import Image
 
+from cropvlm.crops import budget_size, resize_long_side
 from cropvlm.readers.answer_rules import EMPTY, STRONG, Candidate, extract
 from cropvlm.readers.base import Answer, ReadRequest
 from cropvlm.readers.ocr_engines import ENGINES, OcrEngine, make_engine
@@ -23,23 +24,9 @@ from cropvlm.readers.ocr_lines import OcrLine
 from cropvlm.errors import ReaderError
 
 
-def budget_size(size: tuple[int, int], budget: int | None) -> tuple[int, int]:
-    """(width, height) of an image of `size` after `apply_budget`."""
-    if budget is None or max(size) == budget:
-        return size
-    scale = budget / max(size)
-    return (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
-
-
 def apply_budget(image: Image.Image, budget: int | None) -> Image.Image:
     """Resize so the long side is `budget` pixels (down or up); None keeps full resolution."""
-    image = image.convert("RGB") if image.mode != "RGB" else image
-    if budget is None or max(image.size) == budget:
-        return image
-    scale = budget / max(image.size)
-    size = budget_size(image.size, budget)
-    # LANCZOS for shrinking (no aliasing), BICUBIC for zooming (what VLM processors use).
-    return image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
+    return resize_long_side(image, budget)
 
 
 class OcrReader:

@@ -13,6 +13,7 @@ from typing import Any
 
 from PIL import Image
 
+from cropvlm.crops import resize_long_side
 from cropvlm.errors import ReaderError
 from cropvlm.prompts import reader_text
 from cropvlm.readers.base import ReadRequest
@@ -31,15 +32,9 @@ def is_number(value: Any) -> bool:
 
 def resize_for_reader(image: Image.Image, max_side: int | None, upscale: bool = False) -> Image.Image:
     """RGB, long side shrunk to `max_side` (or also zoomed up to it when `upscale`)."""
-    image = image.convert("RGB") if image.mode != "RGB" else image
-    if max_side is None:
-        return image
-    long_side = max(image.size)
-    if long_side == max_side or (long_side < max_side and not upscale):
-        return image
-    scale = max_side / long_side
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
+    if max_side is not None and max(image.size) < max_side and not upscale:
+        max_side = None  # small enough already: send it as it is
+    return resize_long_side(image, max_side)
 
 
 def image_data_url(image: Image.Image, image_format: str = "jpeg", jpeg_quality: int = 90) -> str:

@@ -20,19 +20,9 @@ from cropvlm.templates import FieldSpec  # noqa: E402
 sys.path.insert(0, os.path.dirname(__file__))
 import tiny_models  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("offline")
+
 TARGET = "[10, 20, 60, 80]."
-
-
-@pytest.fixture(scope="module", autouse=True)
-def offline():
-    """No hub access; one CPU thread (tiny matmuls are ~20x slower with thread hand-offs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("TRANSFORMERS_OFFLINE", "1")
-        yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
