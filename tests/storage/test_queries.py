@@ -78,6 +78,11 @@ def _start(session, source="s3://b/in/") -> int:
     )
 
 
+def _save(session, run_id: int, document_id: int, *, policy: str, reader: str, answers) -> int:
+    return queries.save_extraction(session, run_id=run_id, document_id=document_id, template_set_hash=TS_HASH,
+                                   policy=policy, reader=reader, answers=answers)
+
+
 def _document(session, uri="s3://b/in/a.pdf", page_count: int | None = 2) -> int:
     return queries.upsert_document(
         session,
@@ -103,15 +108,7 @@ def test_extraction_round_trip_through_views(sessions):
         run_id = _start(s)
         doc_id = _document(s)
         assert queries.find_extraction(s, DOC_SHA, TS_HASH, "center", "ocr:rapidocr@768") is None
-        extraction_id = queries.save_extraction(
-            s,
-            run_id=run_id,
-            document_id=doc_id,
-            template_set_hash=TS_HASH,
-            policy="center",
-            reader="ocr:rapidocr@768",
-            answers=ANSWERS,
-        )
+        extraction_id = _save(s, run_id, doc_id, policy="center", reader="ocr:rapidocr@768", answers=ANSWERS)
         queries.record_run_document(
             s,
             run_id,
@@ -180,26 +177,10 @@ def test_second_save_of_the_same_key_writes_nothing(sessions):
     with sessions.begin() as s:
         run_id = _start(s)
         doc_id = _document(s)
-        first = queries.save_extraction(
-            s,
-            run_id=run_id,
-            document_id=doc_id,
-            template_set_hash=TS_HASH,
-            policy="center",
-            reader="ocr:rapidocr@768",
-            answers=ANSWERS,
-        )
+        first = _save(s, run_id, doc_id, policy="center", reader="ocr:rapidocr@768", answers=ANSWERS)
     with sessions.begin() as s:
         with pytest.raises(AlreadyExtracted) as caught:
-            queries.save_extraction(
-                s,
-                run_id=run_id,
-                document_id=doc_id,
-                template_set_hash=TS_HASH,
-                policy="center",
-                reader="ocr:rapidocr@768",
-                answers=ANSWERS[:1],
-            )
+            _save(s, run_id, doc_id, policy="center", reader="ocr:rapidocr@768", answers=ANSWERS[:1])
         assert caught.value.extraction_id == first
         # The transaction is still usable (no aborted Postgres transaction).
         assert s.scalar(sa.select(sa.func.count()).select_from(Answer)) == len(ANSWERS)
@@ -243,25 +224,11 @@ def test_answer_keys_are_enforced(sessions):
         run_id = _start(s)
         doc_id = _document(s)
     with sessions.begin() as s, pytest.raises(ValueError, match="is_best"):
-        queries.save_extraction(
-            s,
-            run_id=run_id,
-            document_id=doc_id,
-            template_set_hash=TS_HASH,
-            policy="p",
-            reader="r",
-            answers=[_answer(1, "total", best=True), _answer(2, "total", best=True)],
-        )
+        two_best = [_answer(1, "total", best=True), _answer(2, "total", best=True)]
+        _save(s, run_id, doc_id, policy="p", reader="r", answers=two_best)
     with pytest.raises(IntegrityError), sessions.begin() as s:
-        queries.save_extraction(
-            s,
-            run_id=run_id,
-            document_id=doc_id,
-            template_set_hash=TS_HASH,
-            policy="p",
-            reader="r",
-            answers=[_answer(1, "total", best=True), _answer(1, "total", best=False)],
-        )
+        same_page_twice = [_answer(1, "total", best=True), _answer(1, "total", best=False)]
+        _save(s, run_id, doc_id, policy="p", reader="r", answers=same_page_twice)
     with pytest.raises(ValueError, match="set all of"):
         AnswerRow(**{**_answer(1, "x", best=True).to_dict(), "crop_x2": None})
 
@@ -392,15 +359,7 @@ def test_deleting_an_extraction_cascades_to_its_answers(sessions):
     with sessions.begin() as s:
         run_id = _start(s)
         doc_id = _document(s)
-        extraction_id = queries.save_extraction(
-            s,
-            run_id=run_id,
-            document_id=doc_id,
-            template_set_hash=TS_HASH,
-            policy="center",
-            reader="r",
-            answers=ANSWERS,
-        )
+        extraction_id = _save(s, run_id, doc_id, policy="center", reader="r", answers=ANSWERS)
     with sessions.begin() as s:
         s.execute(sa.delete(Extraction).where(Extraction.id == extraction_id))
     with sessions() as s:
