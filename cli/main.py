@@ -4,6 +4,9 @@
     cropvlm db upgrade
     cropvlm demo
     cropvlm evaluate FOLDER|--synthetic N [--templates YAML] [--limit N] [--out DIR] [--readers SPEC ...] [--policies SPEC ...]
+    cropvlm labels import LABELS.jsonl --source DIR_OR_S3_URI | labels set ... | labels list   (cli/labels.py)
+    cropvlm policies list | promote VERSION | reject VERSION --note TEXT                         (cli/policies.py)
+    cropvlm retrain [--synthetic N] [--init scratch|promoted] [--judge SPEC] [--train JSON]       (cli/retrain.py)
 
 `extract` exits 0 when every document was extracted or skipped, 1 when any document failed
 (the failures are listed and recorded in `run_documents`), 2 when the run could not start.
@@ -76,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-documents", type=int, default=8, help="documents rendered and answered together")
     evaluate.add_argument("--dpi", type=int, default=150, help="PDF rendering resolution")
     evaluate.set_defaults(handler=_evaluate)
+
+    from cli import labels, policies, retrain  # light modules: storage is imported when a command runs
+
+    labels.add_commands(commands)
+    policies.add_commands(commands)
+    retrain.add_commands(commands)
     return parser
 
 

@@ -27,3 +27,11 @@ class ReaderError(CropVLMError):
 
 class SpecError(CropVLMError, ValueError):
     """A policy or reader spec string such as `ocr:rapidocr@768` that does not parse."""
+
+
+class PolicyError(CropVLMError):
+    """A crop policy that cannot be loaded or run (missing weights, bad config)."""
+
+
+class TrainingError(CropVLMError):
+    """Training cannot go on: no usable examples, a reader that fails, a bad config."""

@@ -69,7 +69,7 @@ def crop_then_answer(
     if len(proposals) != len(requests):
         raise RuntimeError(f"policy {policy.version} returned {len(proposals)} boxes for {len(requests)} requests")
 
-    crops = [_crop_for(page.image, proposal) for (page, _), proposal in zip(pairs, proposals)]
+    crops = [crop_for(page.image, proposal) for (page, _), proposal in zip(pairs, proposals)]
     read_requests = [ReadRequest(page.image, crop, spec) for (page, spec), (crop, _) in zip(pairs, crops)]
     started = time.perf_counter()
     answers = reader.answer(read_requests)
@@ -102,9 +102,10 @@ def _rank(result: FieldResult) -> tuple[bool, float, int]:
     return (bool(result.answer.text), result.answer.confidence, -result.page_number)
 
 
-def _crop_for(
+def crop_for(
     page: Image.Image, proposal: Proposal
 ) -> tuple[Image.Image | None, tuple[int, int, int, int] | None]:
+    """The crop a reader gets for `proposal` (None: no box, or one that covers the page)."""
     if proposal.box is None or proposal.box.area >= FULL_PAGE_AREA:
         return None, None
     return cut_crop(page, proposal.box)

@@ -1,6 +1,8 @@
 """Build policies and readers from short spec strings, the way flows and the CLI name them.
 
     policy: full | center[@SIDE] | random[@SEED] | oracle[@MIN_AREA]
+            default                  the trained heatmap policy shipped in the package
+            heatmap:FOLDER           a heatmap policy folder (policy.onnx + config.json)
             hf:MODEL[@RESOLUTION][?adapter=PATH&batch_size=N...]   (cropvlm/hf/specs.py)
     reader: ocr:ENGINE[@BUDGET]   (ENGINE rapidocr|tesseract; BUDGET pixels or "full")
             hf:MODEL[@RESOLUTION][?batch_size=N...]
@@ -10,12 +12,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cropvlm.errors import SpecError
 from cropvlm.policies.base import Policy
 from cropvlm.readers.base import Reader
 
 DEFAULT_POLICY = "full"
 DEFAULT_READER = "ocr:rapidocr@768"
+BUNDLED_POLICY = Path(__file__).resolve().parent / "heatmap" / "default_policy"
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -33,6 +38,11 @@ def build_policy(spec: str) -> Policy:
         from cropvlm.hf.specs import build_policy as build_hf_policy
 
         return build_hf_policy(spec)
+    if spec.strip().startswith("heatmap:") or spec.strip() == "default":
+        from cropvlm.heatmap.onnx_policy import HeatmapPolicy
+
+        folder = spec.strip().partition(":")[2] or BUNDLED_POLICY
+        return HeatmapPolicy(folder)
     name, arg = split_spec(spec)
     try:
         if name == "full" and arg is None:
@@ -45,7 +55,8 @@ def build_policy(spec: str) -> Policy:
             return baselines.OraclePolicy(float(arg) if arg else 0.04)
     except ValueError as exc:
         raise SpecError(f"bad policy spec {spec!r}: {exc}") from exc
-    raise SpecError(f"unknown policy spec {spec!r}; known: full, center[@SIDE], random[@SEED], oracle, hf:MODEL")
+    raise SpecError(f"unknown policy spec {spec!r}; known: full, center[@SIDE], random[@SEED], oracle, "
+                    "default, heatmap:FOLDER, hf:MODEL")
 
 
 def build_reader(spec: str) -> Reader:

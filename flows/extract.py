@@ -6,6 +6,9 @@
 list the source -> open a run -> document batches (read, identify by sha256, skip what
 was extracted before, render, crop-then-answer, persist) -> close the run with counts and
 timings -> Prefect artifacts: progress while it runs, a table of extracted fields at the end.
+
+Batches run two at a time; only their model calls take turns, on the global concurrency
+limit named by `gpu_limit` (`prefect gcl create gpu --limit 1`; None: no guard).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_client, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -43,6 +47,7 @@ def extract(
     batch_documents: int = 8,
     database_url: str | None = None,
     artifacts_uri: str | None = None,
+    gpu_limit: str | None = "gpu",
 ) -> dict:
     """Returns the run summary: counts of extracted/skipped/failed documents and timings."""
     started = time.perf_counter()
@@ -56,17 +61,19 @@ def extract(
         raise ValueError("batch_documents must be >= 1")
     prepare_database(database_url)
     policy_version, reader_version = get_policy(policy).version, get_reader(reader).version
+    gpu_limit = _existing_limit(gpu_limit, logger)
 
     run_id = open_run(
         database_url, flow_run_id=str(flow_run.id) if flow_run.id else None, source=source,
         templates=template_set, policy=policy_version, reader=reader_version,
         parameters={"policy_spec": policy, "reader_spec": reader, "dpi": dpi, "max_pages": max_pages,
-                    "max_pixels": max_pixels, "batch_documents": batch_documents, "templates": templates},
+                    "max_pixels": max_pixels, "batch_documents": batch_documents, "templates": templates,
+                    "gpu_limit": gpu_limit},
     )
     job = ExtractJob(run_id, source, template_set, policy, reader, render, database_url, artifacts_uri)
     try:
         keys = list_documents(source)
-        counts = _run_batches(job, keys, batch_documents, logger)
+        counts = _run_batches(job, keys, batch_documents, gpu_limit, logger)
     except Exception as exc:
         close_run(database_url, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
@@ -82,11 +89,29 @@ def extract(
     return summary
 
 
-def _run_batches(job: ExtractJob, keys: list[str], batch_documents: int, logger) -> dict:
+def _existing_limit(name: str | None, logger) -> str | None:
+    """`name` if that global concurrency limit exists, else None (no guard).
+
+    Without the limit (a laptop, the CLI's ephemeral API) every model call would log
+    Prefect's "limit does not exist" warning; this says it once, with the fix.
+    """
+    if name is None:
+        return None
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            logger.info("no global concurrency limit %r: model calls of parallel batches may overlap "
+                        "(serialise them with `prefect gcl create %s --limit 1`)", name, name)
+            return None
+    return name
+
+
+def _run_batches(job: ExtractJob, keys: list[str], batch_documents: int, gpu_limit: str | None, logger) -> dict:
     total = len(keys)
     progress_id = create_progress_artifact(0.0, key="extract-progress", description=f"{total} documents")
     batches = [keys[i : i + batch_documents] for i in range(0, total, batch_documents)]
-    futures = [extract_batch.submit(job, batch) for batch in batches]
+    futures = [extract_batch.submit(job, batch, gpu_limit) for batch in batches]
     counts = {"documents_total": total, "documents_extracted": 0, "documents_skipped": 0,
               "documents_failed": 0, "pages_processed": 0, "answers_written": 0,
               "policy_seconds": 0.0, "reader_seconds": 0.0, "model_intervals": []}

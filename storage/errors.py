@@ -33,3 +33,22 @@ class AlreadyExtracted(StorageError):
     def __init__(self, extraction_id: int, message: str) -> None:
         super().__init__(message)
         self.extraction_id = extraction_id
+
+
+class LabelError(StorageError, ValueError):
+    """Labels that cannot be imported or set; `problems` lists every one, with its line.
+
+    Raised before anything is written: an import is all or nothing.
+    """
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class PolicyNotFoundError(StorageError, LookupError):
+    """A policy version (or training run) that is not in the registry."""
+
+
+class PolicyStatusError(StorageError, ValueError):
+    """A status change the registry refuses, e.g. promoting a rejected version."""

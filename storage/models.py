@@ -4,6 +4,11 @@ Identity of a result: (document sha256, template set hash, policy, reader). The 
 row for that key is the idempotence marker: a re-run finds it and skips the document.
 All timestamps are timezone-aware UTC. Crop boxes are stored twice: in percent of the page
 (the policy's own frame, 0-100) and in pixels of the rendered page image.
+
+Labels (gold answers) keep their history: a correction is a new row, and the current label
+of (document, page, field) is the latest. Documents are split into train / heldout once.
+The policy registry records trained policy versions (at most one promoted) and the
+training runs that produced them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ NAMING_CONVENTION = {
 
 RUN_STATUSES = ("running", "completed", "completed_with_failures", "failed")
 RUN_DOCUMENT_STATUSES = ("extracted", "skipped", "failed")
+SPLITS = ("train", "heldout")
+POLICY_STATUSES = ("candidate", "promoted", "rejected", "retired")
+TRAINING_STATUSES = ("running", "completed", "failed")
 
 
 def utcnow() -> datetime:
@@ -206,3 +214,102 @@ class Answer(Base):
     answer_source: Mapped[str | None] = mapped_column(sa.String)  # e.g. "crop", "page", "ocr"
     latency_ms: Mapped[float | None]  # policy + reader time for this answer
     created_at: Mapped[datetime] = _created_at()
+
+
+class Label(Base):
+    """One gold answer for a document's field; never updated: a correction is a new row.
+
+    The current label of (document_id, page_number, field) is the latest by (created_at,
+    id): see the current_labels view. created_at comes from the database clock only (no
+    Python default) so rows written by code and by a plain SQL INSERT order consistently;
+    ties (SQLite's second resolution, one Postgres transaction) fall back to id.
+    """
+
+    __tablename__ = "labels"
+    __table_args__ = (
+        sa.Index("ix_labels_document_id_field", "document_id", "field"),
+        sa.CheckConstraint("page_number IS NULL OR page_number >= 1", name="page_number"),
+        # A gold value box is all four coordinates, in percent, with positive size, or none.
+        sa.CheckConstraint(
+            "(box_x1 IS NULL AND box_y1 IS NULL AND box_x2 IS NULL AND box_y2 IS NULL) OR "
+            "(box_x1 >= 0 AND box_y1 >= 0 AND box_x2 <= 100 AND box_y2 <= 100 "
+            "AND box_x1 < box_x2 AND box_y1 < box_y2)",
+            name="box",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(sa.ForeignKey("documents.id"))
+    page_number: Mapped[int | None]  # 1-based; NULL = whichever page holds the value
+    field: Mapped[str] = mapped_column(sa.String)
+    question: Mapped[str | None] = mapped_column(sa.Text)
+    answer: Mapped[str] = mapped_column(sa.Text)  # gold answer as printed
+    answer_type: Mapped[str | None] = mapped_column(sa.String)  # text | date | amount | id
+    # Gold value box in percent of the page (0-100), for the oracle policy and SFT targets.
+    box_x1: Mapped[float | None]
+    box_y1: Mapped[float | None]
+    box_x2: Mapped[float | None]
+    box_y2: Mapped[float | None]
+    source: Mapped[str] = mapped_column(sa.String)  # "import:labels.jsonl", "review", "synthetic"
+    reviewer: Mapped[str | None] = mapped_column(sa.String)
+    created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+
+
+class DocumentSplit(Base):
+    """Train or heldout, per document, decided once from its sha256 and never changed."""
+
+    __tablename__ = "document_splits"
+    __table_args__ = (_status_check("split", SPLITS, "split"),)
+
+    document_id: Mapped[int] = mapped_column(sa.ForeignKey("documents.id"), primary_key=True)
+    split: Mapped[str] = mapped_column(sa.String)
+    assigned_at: Mapped[datetime] = _created_at()
+
+
+class TrainingRun(Base):
+    """One policy training run; checkpoints make a failed or interrupted run resumable."""
+
+    __tablename__ = "training_runs"
+    __table_args__ = (_status_check("status", TRAINING_STATUSES, "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flow_run_id: Mapped[str | None] = mapped_column(sa.String)
+    status: Mapped[str] = mapped_column(sa.String)
+    config: Mapped[Any]
+    config_hash: Mapped[str] = mapped_column(sa.String(64), index=True)  # finds a run to resume
+    started_at: Mapped[datetime] = _created_at()
+    finished_at: Mapped[datetime | None]
+    step: Mapped[int] = mapped_column(default=0, server_default="0")  # last checkpointed step
+    checkpoint_uri: Mapped[str | None] = mapped_column(sa.Text)
+    metrics: Mapped[Any]  # e.g. {"reward": [...], "heldout_exact": 0.71}
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class PolicyVersion(Base):
+    """A trained crop policy; at most one is 'promoted' (the one extraction uses)."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (
+        _status_check("status", POLICY_STATUSES, "status"),
+        sa.Index(
+            "uq_policy_versions_promoted",
+            "status",
+            unique=True,
+            postgresql_where=sa.text("status = 'promoted'"),
+            sqlite_where=sa.text("status = 'promoted'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(sa.String, unique=True)  # e.g. "heatmap@1a2b3c4d"
+    kind: Mapped[str] = mapped_column(sa.String)  # e.g. "heatmap", "hf-lora"
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("policy_versions.id"))
+    status: Mapped[str] = mapped_column(sa.String)
+    artifact_uri: Mapped[str] = mapped_column(sa.Text)
+    config: Mapped[Any]
+    metrics: Mapped[Any]
+    reader: Mapped[str | None] = mapped_column(sa.String)  # the judge reader's version
+    training_run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("training_runs.id"))
+    created_at: Mapped[datetime] = _created_at()
+    decided_at: Mapped[datetime | None]  # when it was promoted, rejected or retired
+    note: Mapped[str | None] = mapped_column(sa.Text)

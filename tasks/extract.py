@@ -1,22 +1,41 @@
 """Prefect tasks of the extract flow: thin adapters around tasks/extraction.py and storage/.
 
-Only I/O tasks retry. The model task carries the `gpu` tag, so a tag concurrency limit
-(`prefect concurrency-limit create gpu 1`) keeps workers from fighting over one device.
+Only I/O tasks retry. Inside `extract_batch` only the model call holds a slot of a global
+concurrency limit (`prefect gcl create gpu --limit 1`), so workers never fight over one device
+while reading, rendering and persisting still run in parallel. (A tag limit on the task's
+`gpu` tag would hold the device for the whole batch again: don't create one.)
 Tasks return ids, keys and small dicts; images never travel between tasks.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict
+from functools import partial
 
 from prefect import task
+from prefect.concurrency.sync import concurrency
 
 from storage import queries
 from storage.errors import StoreNotFoundError
-from tasks.extraction import ExtractJob, extract_documents
+from tasks.extraction import ExtractJob, ModelSlot, extract_documents
 from tasks.resources import get_session_factory, get_store
 
-GPU_TAG = "gpu"
+GPU_TAG = "gpu"  # for filtering in the UI; the device is guarded by a global limit, see model_slot
+
+
+def model_slot(limit: str | None) -> ModelSlot:
+    """The guard entered around each model call: one slot of the global concurrency limit
+    `limit`, or nothing when None.
+
+    strict=False: a limit that does not exist (never created, or deleted mid-run) lets the
+    call through with a warning instead of failing the batch (Prefect 3 creates none on the
+    fly: create_if_missing is deprecated and ignored). The slot's lease is renewed while a
+    long call runs.
+    """
+    if limit is None:
+        return contextlib.nullcontext
+    return partial(concurrency, limit, occupy=1, strict=False)
 
 
 def _retry_unless_missing(task, task_run, state) -> bool:
@@ -51,9 +70,10 @@ def open_run(
 
 
 @task(tags=[GPU_TAG])
-def extract_batch(job: ExtractJob, keys: list[str]) -> dict:
-    """Model work for one batch of documents; per-document failures are recorded, not raised."""
-    outcome = extract_documents(job, keys)
+def extract_batch(job: ExtractJob, keys: list[str], gpu_limit: str | None = None) -> dict:
+    """One batch of documents, the model call under `gpu_limit`; per-document failures are
+    recorded, not raised."""
+    outcome = extract_documents(job, keys, model_slot=model_slot(gpu_limit))
     return asdict(outcome)
 
 

@@ -4,6 +4,11 @@ Plain Python (no Prefect) so tests and benchmarks can call it directly; `tasks/e
 wraps it as a task. Failure is per document: a document that cannot be read, rendered or
 answered is recorded as failed with its message, and the rest of the batch completes.
 Each document's answers are written in one transaction, so none is left half-written.
+
+Only the model call (`crop_then_answer`, and its document-by-document retry) runs inside
+`model_slot()`: the caller's guard for the device (the Prefect task passes a global
+concurrency limit), so reading, rendering and persisting of one batch overlap with the model
+work of another.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from cropvlm.crops import encode_thumbnail
@@ -24,6 +30,8 @@ from storage.errors import StorageError
 from tasks.resources import get_policy, get_reader, get_session_factory, get_store
 
 log = logging.getLogger(__name__)
+
+ModelSlot = Callable[[], AbstractContextManager]  # entered around each model call
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ class _Pending:
     started: float
 
 
-def extract_documents(job: ExtractJob, keys: Sequence[str]) -> BatchOutcome:
+def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: ModelSlot = nullcontext) -> BatchOutcome:
     store = get_store(job.source)
     sessions = get_session_factory(job.database_url)
     outcome = BatchOutcome()
@@ -92,7 +100,7 @@ def extract_documents(job: ExtractJob, keys: Sequence[str]) -> BatchOutcome:
             result.started = started
             pending.append(result)
 
-    for doc, results, error in _answer(job, pending, outcome):
+    for doc, results, error in _answer(job, pending, outcome, model_slot):
         if error is not None:
             done = DocumentOutcome(doc.uri, "failed", error, pages=len(doc.pages), document_id=doc.document_id)
             done.seconds = time.perf_counter() - doc.started
@@ -133,7 +141,7 @@ def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome
     return _Pending(key, uri, sha256, document_id, rendered.pages, 0.0)
 
 
-def _answer(job: ExtractJob, pending: list[_Pending], outcome: BatchOutcome):
+def _answer(job: ExtractJob, pending: list[_Pending], outcome: BatchOutcome, model_slot: ModelSlot):
     """Yield (doc, results, error) per pending document, batching all pages in one call.
 
     If the batched call fails, each document is retried alone so one bad document fails
@@ -143,18 +151,22 @@ def _answer(job: ExtractJob, pending: list[_Pending], outcome: BatchOutcome):
         return
     policy, reader = get_policy(job.policy), get_reader(job.reader)
     fields = job.templates.fields
+
+    def call(docs: Sequence[_Pending]):
+        with model_slot():
+            started = time.perf_counter()  # after the slot: waiting for the device is not model time
+            result = crop_then_answer(_page_refs(docs), fields, policy, reader)
+            outcome.model_intervals.append((started, time.perf_counter()))
+        return result
+
     try:
-        started = time.perf_counter()
-        batch = crop_then_answer(_page_refs(pending), fields, policy, reader)
-        outcome.model_intervals.append((started, time.perf_counter()))
+        batch = call(pending)
     except Exception as exc:  # noqa: BLE001 - isolate the culprit below, then re-raise nothing
         log.warning("batched model call failed (%s); retrying document by document", exc)
         batches = []
         for doc in pending:
             try:
-                started = time.perf_counter()
-                batches.append((doc, crop_then_answer(_page_refs([doc]), fields, policy, reader), None))
-                outcome.model_intervals.append((started, time.perf_counter()))
+                batches.append((doc, call([doc]), None))
             except Exception as single:  # noqa: BLE001 - recorded as this document's failure
                 batches.append((doc, None, f"model failure: {type(single).__name__}: {single}"))
         for doc, result, error in batches:

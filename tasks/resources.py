@@ -5,16 +5,49 @@ Models are the expensive part: loading them per task would dominate a run.
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import tempfile
 import threading
 from functools import lru_cache
+from pathlib import Path
 
 from cropvlm.policies.base import Policy
 from cropvlm.readers.base import Reader
-from cropvlm.specs import build_policy, build_reader
+from cropvlm.specs import BUNDLED_POLICY, build_policy, build_reader
 from storage.db import make_engine, make_session_factory
 from storage.objectstore import ObjectStore, open_store
 
 _lock = threading.Lock()  # tasks run in threads: build each resource once
+PROMOTED = "promoted"
+
+
+def resolve_policy(spec: str, database_url: str) -> str:
+    """`promoted` -> the registry's promoted version, fetched once into a local cache
+    (`heatmap:<folder>`); with none promoted, the bundled default policy. Other specs as is."""
+    if spec.strip() != PROMOTED:
+        return spec
+    from storage import registry
+
+    with get_session_factory(database_url).begin() as session:
+        current = registry.promoted(session)
+    if current is None:
+        return "default" if (BUNDLED_POLICY / "policy.onnx").is_file() else "full"
+    return f"heatmap:{_fetch_policy(current.version, current.artifact_uri)}"
+
+
+def _fetch_policy(version: str, artifact_uri: str) -> Path:
+    from storage.folders import download_folder
+
+    folder = Path(tempfile.gettempdir()) / "cropvlm-policies" / hashlib.sha256(version.encode()).hexdigest()[:16]
+    with _lock:
+        if not (folder / "policy.onnx").is_file():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=folder.parent))  # complete before it is visible
+            download_folder(artifact_uri, staging)
+            shutil.rmtree(folder, ignore_errors=True)
+            staging.replace(folder)
+    return folder
 
 
 def get_policy(spec: str) -> Policy:

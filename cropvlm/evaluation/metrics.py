@@ -6,9 +6,11 @@
 - seconds per answer: the policy + reader time spent on the (document, field), i.e. on
   every page of the document asked that question.
 - pixels per answer: what a fixed-resolution reader is shown for it, page + crop, each
-  resized to the reader's budget (long side = budget; None = full resolution), summed over
-  the pages asked. This is the VLM view (both images always go in) and is what a budget
-  trades: the OCR reader may skip its page read when the crop answers, so it is an upper bound there.
+  resized to the reader's budget (long side = budget; None = full resolution), or to the
+  reader's `input_size(size)` where it has one (an HF reader: what its processor does, e.g.
+  Qwen2-VL's pixel cap), summed over the pages asked. This is the VLM view (both images
+  always go in) and is what a budget trades: the OCR reader may skip its page read when the
+  crop answers, so it is an upper bound there.
 - a document on which a configuration failed (the reader raised) counts as wrong answers
   for its labels and is left out of seconds and pixels per answer; the report lists it.
 """
@@ -16,7 +18,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from cropvlm.crops import budget_size
@@ -70,12 +72,18 @@ def failed(reader: str, policy: str, doc: str, field: str, answer_type: str, gol
     return Scored(reader, policy, doc, field, answer_type, gold, "", 0, False, 0.0, 0.0, 0, error)
 
 
-def pixels_seen(page_size: tuple[int, int], crop_size: tuple[int, int] | None, budget: int | None) -> int:
-    """Pixels a fixed-resolution reader is shown: the page, plus the crop if there is one."""
-    width, height = budget_size(page_size, budget)
+Size = tuple[int, int]
+
+
+def pixels_seen(page_size: Size, crop_size: Size | None, budget: int | None = None, *,
+                input_size: Callable[[Size], Size] | None = None) -> int:
+    """Pixels a fixed-resolution reader is shown: the page, plus the crop if there is one,
+    each at `input_size(size)` if given, else resized to `budget`."""
+    resize = input_size or (lambda size: budget_size(size, budget))
+    width, height = resize(page_size)
     total = width * height
     if crop_size is not None:
-        width, height = budget_size(crop_size, budget)
+        width, height = resize(crop_size)
         total += width * height
     return total
 

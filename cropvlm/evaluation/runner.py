@@ -79,7 +79,12 @@ def full_resolution_spec(spec: str, reader: Reader) -> str | None:
 
     Readers expose `.budget` (long side in pixels; None = full resolution). The spec's
     `@BUDGET` suffix becomes `@full`; a spec without `@` (default budget) gets `@full`.
+    An `hf:` reader has no `@full` (past the checkpoint's own settings a model sees inputs
+    it was not trained on): its full resolution is `@default`, the checkpoint's processor
+    settings, when the spec's resolution is below them (`HfReader.below_default`).
     """
+    if spec.strip().startswith("hf:"):
+        return _hf_default_spec(spec) if getattr(reader, "below_default", False) else None
     budget = getattr(reader, "budget", None)
     if budget is None:
         return None
@@ -89,6 +94,13 @@ def full_resolution_spec(spec: str, reader: Reader) -> str | None:
     if colon and "@" not in rest and "?" not in rest:
         return f"{spec}@full"
     return None
+
+
+def _hf_default_spec(spec: str) -> str:
+    """`hf:MODEL@512?batch_size=8` -> `hf:MODEL@default?batch_size=8`."""
+    body, question, query = spec.strip().partition("?")
+    model, _, _ = body.rpartition("@")
+    return f"{model}@default{question}{query}"
 
 
 def plan_configs(readers: Sequence[str], policies: Sequence[str], has_boxes: bool,
@@ -159,7 +171,7 @@ def run_configs(
                 except Exception:  # noqa: BLE001
                     pass
                 warmed.update({config.reader, "policy:" + config.policy})
-            budget = getattr(reader, "budget", None)
+            budget, input_size = getattr(reader, "budget", None), getattr(reader, "input_size", None)
             for fields, docs in groups.items():
                 specs = [label_set.fields[f] for f in fields]
                 for part, out in _answer(docs, refs, specs, policy, reader):
@@ -187,7 +199,8 @@ def run_configs(
                                 stats.reader, stats.policy, doc, label.field, label_set.fields[label.field].type,
                                 label.answer, chosen.answer.text, chosen.page_number,
                                 seconds=sum(r.seconds for r in candidates),
-                                pixels=sum(pixels_seen(r.page_size, _crop_size(r), budget) for r in candidates),
+                                pixels=sum(pixels_seen(r.page_size, _crop_size(r), budget, input_size=input_size)
+                                           for r in candidates),
                             ))
         if progress is not None:
             elapsed = time.perf_counter() - started

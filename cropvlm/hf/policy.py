@@ -6,31 +6,41 @@ greedy; an output that does not parse falls back to the full page (never a 99x99
 and is counted in `invalid_count`. `sample` draws completions for GRPO and returns their
 log-probabilities with a gradient; `logprobs` re-scores given completions (e.g. under the
 frozen reference model for the KL term).
+
+It offers the trainable-policy protocol of `cropvlm.training` (`training/protocol.py`), so
+the one GRPO / SFT implementation drives it as it drives the heatmap policy:
+
+- `parameters()`: the weights with `requires_grad` (the LoRA weights with an adapter).
+- `sft_loss(requests, boxes)`: mean teacher-forced NLL per token of `box.format()` (as the
+  chat template writes an assistant turn: SmolVLM's leading space) plus the stop token.
+- `frozen_copy()`: the KL reference. With a peft adapter it shares the model (no copy of
+  any weight): its log-probs run inside `model.disable_adapter()`, so the reference is the
+  *base model*, i.e. the policy before LoRA training; after `reference.load_weights(folder)`
+  (the training loop does this with the SFT checkpoint) they run with that adapter loaded as
+  a second, frozen adapter. Without an adapter: a deep copy, frozen.
+- `save(folder)` / `load_weights(folder)`: the adapter (peft `save_pretrained`), or the whole
+  model + processor; the folder is itself servable (`hf:BASE?adapter=FOLDER`, `hf:FOLDER`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import copy
+import dataclasses
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
 
 import torch
 from PIL import Image
 
+from cropvlm.box import Box
 from cropvlm.hf import loading, prompts, scoring
 from cropvlm.policies.base import CropRequest, Proposal, proposal_from_text
+from cropvlm.training.samples import PolicySamples
 
-
-@dataclass
-class PolicySamples:
-    """`num_samples` completions per request, grouped: rows [g * k, (g + 1) * k) are request g's."""
-
-    texts: list[str]
-    proposals: list[Proposal]  # parsed boxes (invalid -> full page, valid=False)
-    group: list[int]  # request index of each row
-    completion_ids: torch.Tensor  # [N, T] sampled token ids (pad after the stop token)
-    completion_mask: torch.Tensor  # [N, T] bool: tokens up to and including the stop token
-    token_logprobs: torch.Tensor  # [N, T] log p / temperature-scaled, with grad; 0 where masked
-    logprobs: torch.Tensor  # [N] sum of token_logprobs: the sequence log-probability, with grad
+REFERENCE_ADAPTER = "reference"  # peft name of the KL reference's adapter (see `AdapterReference`)
+_PROBE_BOX = "[12, 34, 56, 78]."
 
 
 class HfPolicy:
@@ -59,10 +69,9 @@ class HfPolicy:
                                     adapter=self.adapter, trainable=trainable,
                                     attn_implementation=attn_implementation)
         res = "default" if resolution is None else str(resolution)
-        self.version = f"hf:{self._loaded.name}@{res}#{self._loaded.fingerprint}"
-        if self.adapter is not None:
-            digest = loading.fingerprint(self.adapter, content=True, files=("adapter_config.json",))
-            self.version += f"+lora:{loading.short_name(self.adapter)}#{digest}"
+        self._resolution = res
+        self.base_version = f"hf:{self._loaded.name}@{res}#{self._loaded.fingerprint}"
+        self.version = self.base_version + _lora_suffix(self.adapter)
 
     @property
     def model(self):
@@ -101,7 +110,10 @@ class HfPolicy:
 
         The log-probs are recomputed teacher-forced (right padded, exact) from the
         temperature-scaled logits the tokens were drawn from; the mask ends at each row's
-        stop token, so padding never enters the loss.
+        stop token, so padding never enters the loss. Special tokens other than the stop
+        tokens (image placeholders, turn markers) are never sampled: a box is plain text, and
+        a sampled `<image>` would break the re-scoring (image tokens without features). Their
+        probability, tiny once the policy emits boxes, is not removed from the log-probs.
         """
         if num_samples < 1 or temperature <= 0:
             raise ValueError("num_samples must be >= 1 and temperature > 0")
@@ -114,9 +126,10 @@ class HfPolicy:
         for start in range(0, len(requests), per_chunk):
             chunk = requests[start : start + per_chunk]
             texts, images = self._inputs(chunk)
-            out = scoring.generate(self._loaded, texts, images, max_new_tokens=limit, do_sample=True,
-                                   temperature=temperature, num_return_sequences=num_samples,
-                                   with_logprobs=False)
+            with self._suppressed_specials():
+                out = scoring.generate(self._loaded, texts, images, max_new_tokens=limit, do_sample=True,
+                                       temperature=temperature, num_return_sequences=num_samples,
+                                       with_logprobs=False)
             for row in range(out.tokens.shape[0]):
                 continuations.append(out.tokens[row, : int(out.lengths[row])].tolist())
                 texts_out.append(tokenizer.decode(out.tokens[row, : int(out.ends[row])],
@@ -133,6 +146,29 @@ class HfPolicy:
             texts=texts_out, proposals=[proposal_from_text(t) for t in texts_out], group=groups,
             completion_ids=ids, completion_mask=mask, token_logprobs=token_lp, logprobs=token_lp.sum(1),
         )
+
+    @cached_property
+    def _special_ids(self) -> list[int]:
+        """Special tokens a box never contains: all of the tokenizer's but the stop tokens."""
+        processor, tokenizer = self._loaded.processor, self._loaded.processor.tokenizer
+        ids = {int(i) for i in (getattr(tokenizer, "all_special_ids", None) or [])}
+        ids |= {int(i) for i, added in getattr(tokenizer, "added_tokens_decoder", {}).items()
+                if getattr(added, "special", False)}
+        for name in ("image_token_id", "video_token_id"):
+            value = getattr(processor, name, None)
+            if isinstance(value, int):
+                ids.add(value)
+        return sorted(ids - scoring.stop_ids(self._loaded))
+
+    @contextmanager
+    def _suppressed_specials(self) -> Iterator[None]:
+        config = self.model.generation_config
+        previous = config.suppress_tokens
+        config.suppress_tokens = sorted(set(previous or []) | set(self._special_ids)) or None
+        try:
+            yield
+        finally:
+            config.suppress_tokens = previous
 
     def logprobs(self, requests: Sequence[CropRequest], completions: Sequence[Sequence[int]] | torch.Tensor,
                  completion_mask: torch.Tensor | None = None, *, temperature: float = 1.0,
@@ -161,3 +197,190 @@ class HfPolicy:
         lp = torch.cat([torch.nn.functional.pad(p, (0, width - p.shape[1])) for p in parts])
         mask = torch.cat([torch.nn.functional.pad(m, (0, width - m.shape[1])) for m in masks])
         return lp, mask
+
+    # --- the trainable-policy protocol (cropvlm.training) ------------------------------------
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """The weights to train: the LoRA weights with an adapter, all of them without; [] when frozen."""
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    @property
+    def is_peft(self) -> bool:
+        return callable(getattr(self.model, "disable_adapter", None)) and hasattr(self.model, "peft_config")
+
+    def frozen_copy(self) -> HfPolicy | AdapterReference:
+        """The KL reference. With a peft adapter: an `AdapterReference` on the same model (the
+        base model, i.e. the policy before LoRA training, until its `load_weights` loads a
+        saved adapter); without one: a deep copy of the model, frozen and in eval mode."""
+        if self.is_peft:
+            return AdapterReference(self)
+        clone = copy.deepcopy(self.model).eval()
+        clone.requires_grad_(False)
+        frozen = copy.copy(self)
+        frozen._loaded = dataclasses.replace(self._loaded, model=clone)
+        frozen.invalid_count = frozen.proposed_count = 0
+        return frozen
+
+    def completion_ids(self, text: str) -> list[int]:
+        """The tokens the model should emit for `text` as its whole answer: what the chat
+        template writes before an assistant's text (SmolVLM: one space; only whitespace is
+        kept), the text, then the template's end-of-turn stop token (else the tokenizer's eos)."""
+        lead, stop = self._answer_format
+        ids = self._loaded.processor.tokenizer(lead + text, add_special_tokens=False)["input_ids"]
+        return [int(i) for i in ids] + [stop]
+
+    @cached_property
+    def _answer_format(self) -> tuple[str, int]:
+        processor, tokenizer = self._loaded.processor, self._loaded.processor.tokenizer
+        user = prompts.user_turn(prompts.policy_text("Where?"), 1)
+        lead, trail = "", ""
+        try:
+            prompt = processor.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+            full = processor.apply_chat_template(
+                user + [{"role": "assistant", "content": [{"type": "text", "text": _PROBE_BOX}]}],
+                add_generation_prompt=False, tokenize=False)
+        except Exception:  # noqa: BLE001 - a template without assistant turns: plain text + eos
+            prompt = full = ""
+        if prompt and full.startswith(prompt) and _PROBE_BOX in full[len(prompt):]:
+            lead, _, trail = full[len(prompt):].partition(_PROBE_BOX)
+        lead = lead if not lead.strip() else ""
+        stops = scoring.stop_ids(self._loaded)
+        stop = next((int(t) for t in tokenizer(trail, add_special_tokens=False)["input_ids"] if int(t) in stops), None)
+        if stop is None:
+            eos = tokenizer.eos_token_id
+            stop = int(eos) if eos is not None and (eos in stops or not stops) else min(stops)
+        return lead, stop
+
+    def sft_loss(self, requests: Sequence[CropRequest], boxes: Sequence[Box]) -> torch.Tensor:
+        """Mean teacher-forced NLL per token of each box's text (`box.format()`, the paper's
+        `"[x1, y1, x2, y2]."`) followed by the stop token; padding never counts."""
+        if len(requests) != len(boxes):
+            raise ValueError(f"{len(requests)} requests but {len(boxes)} boxes")
+        targets = [self.completion_ids(box.format()) for box in boxes]
+        token_lp, mask = self.logprobs(requests, targets, grad=True)
+        return -(token_lp.sum() / mask.sum().clamp(min=1))
+
+    def save(self, folder: str | Path, *, onnx: bool = False) -> Path:
+        """With an adapter: peft `save_pretrained` of the trained adapter only (never the
+        reference's); without: the whole model + processor. `onnx` is accepted for the
+        protocol and ignored: the folder is what serving loads."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.is_peft:
+            self.model.save_pretrained(str(folder), selected_adapters=[self.model.active_adapter])
+        else:
+            self.model.save_pretrained(str(folder))
+            self._loaded.processor.save_pretrained(str(folder))
+        return folder
+
+    def load_weights(self, folder: str | Path) -> None:
+        """Restore weights written by `save` in place (parameters keep their identity, so an
+        optimizer built on them stays valid). `version` becomes what loading the folder
+        would give: `...+lora:FOLDER#DIGEST` with an adapter, `hf:FOLDER@RES#FINGERPRINT` without."""
+        folder = str(folder)
+        if self.is_peft:
+            _load_adapter_weights(self.model, folder, self.model.active_adapter)
+            self.adapter = folder
+            self.version = self.base_version + _lora_suffix(folder)
+            return
+        from transformers import AutoModelForImageTextToText
+
+        saved = AutoModelForImageTextToText.from_pretrained(folder, dtype=self._loaded.dtype)
+        self.model.load_state_dict(saved.state_dict())  # copies in place; requires_grad flags stay
+        del saved
+        self.version = f"hf:{loading.short_name(folder)}@{self._resolution}#{loading.fingerprint(folder)}"
+
+
+class AdapterReference:
+    """The KL reference of a LoRA policy, sharing its peft model: no copy of any weight.
+
+    Until `load_weights`, every call runs inside `model.disable_adapter()`: the reference is
+    the base model (the policy before LoRA training). `load_weights(folder)` loads a saved
+    adapter as a second adapter named `reference`, frozen; calls then run with it active
+    (the paper's reference: the frozen SFT policy, which the training loop saves). Each call
+    switches the shared model and switches it back, restoring every `requires_grad` flag, so
+    it must not run concurrently with the policy (training is sequential). No gradients.
+    """
+
+    def __init__(self, policy: HfPolicy) -> None:
+        self.policy = policy
+        self.adapter: str | None = None
+        self.version = policy.base_version
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return []
+
+    def frozen_copy(self) -> AdapterReference:
+        return self
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """The shared model as the reference, for the duration of the block."""
+        model = self.policy.model
+        flags = [(p, p.requires_grad) for p in model.parameters()]
+        try:
+            if self.adapter is None:
+                with model.disable_adapter():
+                    yield
+            else:
+                previous = model.active_adapter
+                model.set_adapter(REFERENCE_ADAPTER)
+                try:
+                    yield
+                finally:
+                    model.set_adapter(previous)
+        finally:
+            for param, flag in flags:
+                param.requires_grad_(flag)
+
+    def logprobs(self, requests: Sequence[CropRequest], completions, completion_mask: torch.Tensor | None = None, *,
+                 temperature: float = 1.0, grad: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """As `HfPolicy.logprobs`, under the reference; never with a gradient."""
+        with self.active():
+            return self.policy.logprobs(requests, completions, completion_mask, temperature=temperature, grad=False)
+
+    def propose(self, requests: Sequence[CropRequest]) -> list[Proposal]:
+        with self.active():
+            return self.policy.propose(requests)
+
+    def sample(self, requests: Sequence[CropRequest], num_samples: int = 6, temperature: float = 0.8,
+               max_new_tokens: int | None = None) -> PolicySamples:
+        with self.active(), torch.no_grad():
+            return self.policy.sample(requests, num_samples, temperature, max_new_tokens)
+
+    def load_weights(self, folder: str | Path) -> None:
+        """Make the adapter saved in `folder` the reference (loaded once, then overwritten in place)."""
+        model, folder = self.policy.model, str(folder)
+        flags = [(p, p.requires_grad) for p in model.parameters()]
+        try:
+            if REFERENCE_ADAPTER in model.peft_config:
+                _load_adapter_weights(model, folder, REFERENCE_ADAPTER)
+            else:
+                model.load_adapter(folder, adapter_name=REFERENCE_ADAPTER, is_trainable=False)
+        finally:
+            for param, flag in flags:
+                param.requires_grad_(flag)
+        for name, param in model.named_parameters():
+            if f".{REFERENCE_ADAPTER}." in name:
+                param.requires_grad_(False)
+        model.eval()
+        self.adapter = folder
+        self.version = self.policy.base_version + _lora_suffix(folder)
+
+
+def _lora_suffix(adapter: str | None) -> str:
+    if adapter is None:
+        return ""
+    digest = loading.fingerprint(adapter, content=True, files=("adapter_config.json",))
+    return f"+lora:{loading.short_name(adapter)}#{digest}"
+
+
+def _load_adapter_weights(model, folder: str, adapter_name: str) -> None:
+    """Copy the adapter weights saved in `folder` into the model's adapter `adapter_name`, in place."""
+    from peft.utils import load_peft_weights, set_peft_model_state_dict
+
+    device = next(model.parameters()).device
+    weights = load_peft_weights(folder, device=str(device))
+    result = set_peft_model_state_dict(model, weights, adapter_name=adapter_name)
+    unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
+    if unexpected:
+        raise ValueError(f"adapter {folder} does not fit the model: unexpected weights {unexpected[:3]}")

@@ -5,19 +5,28 @@ The paper's reader prompt: one user turn, the original page first, the crop seco
 Requests are batched across pages and questions (chunks of `batch_size`), greedy, left
 padded. `score()` is the retraining reward: the exact teacher-forced log-likelihood of a
 given answer's tokens.
+
+`budget` and `input_size` say how big the images reach the model (the evaluation's pixels
+per answer); `below_default` whether a set resolution is smaller than the checkpoint's own
+processor settings, the most it is configured for (the evaluation's full-resolution row).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
 
 from PIL import Image
 
+from cropvlm.crops import budget_size
 from cropvlm.hf import loading, prompts, scoring
 from cropvlm.normalize import normalize_value
 from cropvlm.readers.base import Answer, ReadRequest
 from cropvlm.templates import FieldSpec
+
+REFERENCE_PAGE = (1240, 1754)  # an A4 page at 150 dpi (the extract default): compares resolutions
 
 
 class HfReader:
@@ -49,6 +58,33 @@ class HfReader:
     @property
     def processor(self):
         return self._loaded.processor
+
+    @property
+    def resolution(self) -> int | None:
+        """As given (None: the checkpoint's own processor settings)."""
+        return self._loaded.resolution
+
+    # --- input size --------------------------------------------------------------------
+    @property
+    def budget(self) -> int | None:
+        """Long side in pixels every image is resized to, as OcrReader's budget: Idefics3's
+        `longest_edge`, LLaVA's square; None where there is none (Qwen2-VL caps the pixel
+        count and keeps the aspect ratio; other families: unknown). See `input_size`."""
+        return _long_side(self._loaded.family, self.processor.image_processor)
+
+    def input_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(width, height) at which an image of `size` reaches the model."""
+        return _input_size(self._loaded.family, self.processor.image_processor, size)
+
+    @cached_property
+    def below_default(self) -> bool:
+        """Whether `resolution` shows the model fewer pixels of a page than the checkpoint's
+        own processor settings would (read from its folder or hub cache, no model load)."""
+        if self.resolution is None:
+            return False
+        default = type(self.processor.image_processor).from_pretrained(self.path)
+        family = self._loaded.family
+        return math.prod(self.input_size(REFERENCE_PAGE)) < math.prod(_input_size(family, default, REFERENCE_PAGE))
 
     # --- answering ---------------------------------------------------------------------
     def answer(self, requests: Sequence[ReadRequest]) -> list[Answer]:
@@ -116,3 +152,26 @@ class HfReader:
                 sums = sums / mask.sum(1).clamp(min=1)
             results.extend(float(s) for s in sums.cpu())
         return results
+
+
+def _long_side(family: str, image_processor: Any) -> int | None:
+    if family == "idefics3":
+        return int(image_processor.size["longest_edge"])
+    if family == "llava" and getattr(image_processor, "do_center_crop", False):
+        return max(image_processor.crop_size["height"], image_processor.crop_size["width"])
+    return None
+
+
+def _input_size(family: str, image_processor: Any, size: tuple[int, int]) -> tuple[int, int]:
+    """What the family's image processor does to an image's size (Idefics3 then fits the
+    resized image to whole encoder tiles: that rounding is not counted)."""
+    if family == "qwen2_vl":
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+        ip = image_processor
+        height, width = smart_resize(size[1], size[0], factor=ip.patch_size * ip.merge_size,
+                                     min_pixels=ip.size["shortest_edge"], max_pixels=ip.size["longest_edge"])
+        return (width, height)
+    if family == "llava" and getattr(image_processor, "do_center_crop", False):
+        return (image_processor.crop_size["width"], image_processor.crop_size["height"])
+    return budget_size(size, _long_side(family, image_processor))

@@ -152,6 +152,8 @@ def test_pixels_seen_is_page_plus_crop_at_the_budget():
     assert pixels_seen((2000, 1000), None, 768) == 768 * 384
     assert pixels_seen((2000, 1000), (100, 50), 768) == 768 * 384 + 768 * 384  # the crop is zoomed
     assert pixels_seen((2000, 1000), (100, 50), None) == 2000 * 1000 + 100 * 50
+    # a reader that says how its model resizes (an HF processor) is counted that way instead
+    assert pixels_seen((2000, 1000), (100, 50), 768, input_size=lambda size: (28, 14)) == 2 * 28 * 14
 
 
 # --- report --------------------------------------------------------------------------------
@@ -240,6 +242,28 @@ def test_plan_adds_full_resolution_and_drops_the_oracle_without_boxes():
     assert configs == [Config("ocr:tesseract@full", "full"), Config("ocr:tesseract@full", "oracle"),
                        Config("ocr:tesseract@full", "hf:/models/policy")]
     assert configs[-1].is_learned and not notes
+
+
+def test_an_hf_reader_counts_its_processor_pixels_and_adds_its_default_resolution(tmp_path, monkeypatch):
+    """Tiny random-weight SmolVLM (tests/cropvlm/tiny_models.py), offline: at @16 it is below
+    the checkpoint's own longest_edge (32), so @default is its full-resolution row."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    import tiny_models
+
+    checkpoint = tiny_models.build_idefics3(tmp_path / "tiny")
+    low = f"hf:{checkpoint}@16?max_new_tokens=2"
+    configs, _ = plan_configs([low], ["full"], has_boxes=False)
+    assert configs == [Config(low, "full"), Config(f"hf:{checkpoint}@default?max_new_tokens=2", "full")]
+    assert plan_configs([f"hf:{checkpoint}"], ["full"], has_boxes=False)[0] == [Config(f"hf:{checkpoint}", "full")]
+
+    run = run_configs(load_labels(two_page_folder(tmp_path)), configs, progress=None)
+    pixels = {(s.reader.split("#")[0].rsplit("@", 1)[1], s.field): s.pixels for s in run.scored}
+    # both 200 x 100 pages are asked every question: 16 x 8 each at @16, 32 x 16 at the default
+    assert pixels == {("16", "a"): 2 * 16 * 8, ("16", "b"): 2 * 16 * 8,
+                      ("default", "a"): 2 * 32 * 16, ("default", "b"): 2 * 32 * 16}
 
 
 def test_evaluate_needs_a_folder_or_synthetic_documents():

@@ -1,5 +1,6 @@
 """HfPolicy on tiny random-weight checkpoints: greedy boxes, sampling with log-probs, LoRA,
-and crop_then_answer end to end with the HF reader."""
+crop_then_answer end to end with the HF reader, and the trainable-policy protocol (SFT loss,
+the KL reference, save / load_weights)."""
 
 from __future__ import annotations
 
@@ -130,6 +131,20 @@ def test_sampling_returns_groups_with_differentiable_log_probs(smol):
     assert torch.allclose(again, samples.token_logprobs.detach(), atol=1e-4)
 
 
+def test_sampling_never_emits_special_tokens_but_the_stop_token(smol):
+    from cropvlm.hf import HfPolicy
+
+    policy = HfPolicy(str(smol), trainable=True, max_new_tokens=20)
+    tokenizer = policy.processor.tokenizer
+    specials = set(tokenizer.all_special_ids) | {policy.processor.image_token_id}
+    stop = tokenizer.convert_tokens_to_ids("<end_of_utterance>")
+    torch.manual_seed(1)
+    samples = policy.sample(crop_requests(), num_samples=4, temperature=1.5)  # a flat distribution
+    drawn = set(samples.completion_ids[samples.completion_mask].tolist())
+    assert not (drawn & (specials - {stop}))  # an <image> would break the re-scoring
+    assert policy.model.generation_config.suppress_tokens is None  # only while sampling
+
+
 def _make_adapter(base, folder, seed):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
@@ -197,6 +212,147 @@ def test_crop_then_answer_end_to_end_with_hf_policy_and_reader(trained_policy, s
         if not result.proposal.valid:
             assert result.crop is None  # the reader saw the whole page
     assert untrained.invalid_count == sum(not r.proposal.valid for r in batch.results)
+
+
+# --- the trainable-policy protocol ---------------------------------------------------------
+BOXES = [Box(10, 20, 60, 80), Box(0, 0, 50, 50), Box(5, 5, 95, 30)]
+
+
+def _lora_policy(smol, tmp_path, seed=1):
+    from cropvlm.hf import HfPolicy
+
+    adapter = _make_adapter(str(smol), tmp_path / f"lora-{seed}", seed=seed)  # random B: differs from the base
+    return HfPolicy(str(smol), adapter=str(adapter), trainable=True), adapter
+
+
+def _targets(policy):
+    return [policy.completion_ids(b.format()) for b in BOXES]
+
+
+def test_sft_target_is_the_assistant_turn_text_and_its_stop_token(smol):
+    from cropvlm.hf import HfPolicy
+
+    policy = HfPolicy(str(smol))
+    ids = policy.completion_ids("[10, 20, 60, 80].")
+    tokenizer = policy.processor.tokenizer
+    assert ids[-1] == tokenizer.convert_tokens_to_ids("<end_of_utterance>")  # SmolVLM's end of turn
+    assert tokenizer.decode(ids[:-1]) == " [10, 20, 60, 80]."  # "Assistant: [...]" as the template writes it
+
+
+def test_sft_loss_decreases_and_trains_the_lora_weights_only(smol, tmp_path):
+    policy, _ = _lora_policy(smol, tmp_path)
+    params = policy.parameters()
+    names = {id(p): n for n, p in policy.model.named_parameters()}
+    assert params and all("lora_" in names[id(p)] for p in params)
+    optimizer = torch.optim.Adam(params, lr=1e-2)
+    losses = []
+    for _ in range(4):
+        loss = policy.sft_loss(crop_requests(), BOXES)
+        optimizer.zero_grad()
+        loss.backward()
+        if not losses:
+            grads = {n: p.grad for n, p in policy.model.named_parameters()}
+            assert all(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora_" in n)
+            assert all(g is None for n, g in grads.items() if "lora_" not in n)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses == sorted(losses, reverse=True) and losses[-1] < losses[0] - 0.5
+    # the loss is the per-token NLL of exactly these targets
+    token_lp, mask = policy.logprobs(crop_requests(), _targets(policy), grad=False)
+    assert float(policy.sft_loss(crop_requests(), BOXES).detach()) == pytest.approx(float(-token_lp.sum() / mask.sum()))
+    with pytest.raises(ValueError, match="boxes"):
+        policy.sft_loss(crop_requests(), BOXES[:2])
+
+
+def test_the_reference_of_a_lora_policy_is_the_base_model_and_stays_fixed(smol, tmp_path):
+    from cropvlm.hf import HfPolicy
+
+    policy, _ = _lora_policy(smol, tmp_path)
+    reference = policy.frozen_copy()
+    base = HfPolicy(str(smol))
+    requests, targets = crop_requests(), _targets(policy)
+    flags = [p.requires_grad for p in policy.model.parameters()]
+    lp_base = base.logprobs(requests, targets, grad=False)[0]
+    lp_ref = reference.logprobs(requests, targets)[0]
+    assert torch.allclose(lp_ref, lp_base, atol=1e-5) and not lp_ref.requires_grad
+    assert not torch.allclose(policy.logprobs(requests, targets, grad=False)[0], lp_base, atol=1e-3)
+    assert [p.requires_grad for p in policy.model.parameters()] == flags  # the switch is undone
+    assert reference.parameters() == [] and reference.version == base.version
+
+    # a policy step between sampling and backward (as in grpo_step) moves the policy, not the reference
+    optimizer = torch.optim.SGD(policy.parameters(), lr=0.1)
+    before = policy.logprobs(requests, targets, grad=True)[0]
+    assert torch.allclose(reference.logprobs(requests, targets)[0], lp_ref)
+    (-before.sum()).backward()
+    optimizer.step()
+    assert not torch.allclose(policy.logprobs(requests, targets, grad=False)[0], before.detach(), atol=1e-4)
+    assert torch.allclose(reference.logprobs(requests, targets)[0], lp_ref)
+
+    # the training loop makes the saved SFT policy the reference: a second, frozen adapter
+    sft = policy.save(tmp_path / "sft")
+    lp_sft = policy.logprobs(requests, targets, grad=False)[0]
+    reference.load_weights(sft)
+    assert "+lora:sft#" in reference.version
+    optimizer.zero_grad()
+    (-policy.logprobs(requests, targets, grad=True)[0].sum()).backward()
+    optimizer.step()
+    assert torch.allclose(reference.logprobs(requests, targets)[0], lp_sft, atol=1e-5)
+    assert not torch.allclose(policy.logprobs(requests, targets, grad=False)[0], lp_sft, atol=1e-4)
+    assert len(policy.parameters()) == sum(flags)  # the reference adapter is frozen, not trained
+    saved = policy.save(tmp_path / "after")
+    assert not (saved / "reference").exists()  # only the trained adapter is saved
+
+
+def test_the_reference_of_a_full_model_is_a_frozen_deep_copy(smol):
+    from cropvlm.hf import HfPolicy
+
+    policy = HfPolicy(str(smol), trainable=True)
+    reference = policy.frozen_copy()
+    assert reference.model is not policy.model and reference.parameters() == []
+    assert reference.processor is policy.processor and not reference.model.training
+    requests, targets = crop_requests()[:2], _targets(policy)[:2]
+    lp = reference.logprobs(requests, targets, grad=False)[0]
+    optimizer = torch.optim.SGD(policy.parameters(), lr=0.05)
+    optimizer.zero_grad()
+    policy.sft_loss(requests, BOXES[:2]).backward()
+    optimizer.step()
+    assert torch.equal(reference.logprobs(requests, targets, grad=False)[0], lp)
+    assert not torch.allclose(policy.logprobs(requests, targets, grad=False)[0], lp, atol=1e-4)
+
+
+@pytest.mark.parametrize("lora", [True, False], ids=["lora", "full"])
+def test_save_and_load_weights_round_trip(smol, tmp_path, lora):
+    from cropvlm.hf import HfPolicy
+
+    if lora:
+        policy, adapter = _lora_policy(smol, tmp_path)
+        fresh = HfPolicy(str(smol), adapter=str(adapter), trainable=True)
+    else:
+        policy, fresh = HfPolicy(str(smol), trainable=True), HfPolicy(str(smol), trainable=True)
+    optimizer = torch.optim.SGD(policy.parameters(), lr=0.05)
+    policy.sft_loss(crop_requests(), BOXES).backward()
+    optimizer.step()
+    folder = policy.save(tmp_path / "checkpoint", onnx=False)
+    assert (folder / ("adapter_model.safetensors" if lora else "model.safetensors")).is_file()
+    requests, targets = crop_requests(), _targets(policy)
+    expected = policy.logprobs(requests, targets, grad=False)[0]
+    assert not torch.allclose(fresh.logprobs(requests, targets, grad=False)[0], expected, atol=1e-4)
+    params = fresh.parameters()
+    fresh.load_weights(folder)
+    assert torch.equal(fresh.logprobs(requests, targets, grad=False)[0], expected)
+    assert [id(p) for p in fresh.parameters()] == [id(p) for p in params]  # in place: an optimizer stays valid
+    if lora:
+        assert fresh.version == fresh.base_version + folder_suffix(folder)
+        assert HfPolicy(str(smol), adapter=str(folder)).version == fresh.version  # as if loaded from there
+    else:
+        assert fresh.version.startswith("hf:checkpoint@default#")
+        assert HfPolicy(str(folder)).version == fresh.version
+
+
+def folder_suffix(folder):
+    from cropvlm.hf import loading
+
+    return f"+lora:{folder.name}#{loading.fingerprint(str(folder), content=True, files=('adapter_config.json',))}"
 
 
 @pytest.mark.gpu

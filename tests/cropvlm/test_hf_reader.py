@@ -163,6 +163,28 @@ def test_resolution_setting_per_family(checkpoints):
         HfReader(str(checkpoints["llava"]), resolution=336)
 
 
+def test_budget_and_input_size_are_what_the_processor_does(checkpoints):
+    """The evaluation counts pixels with these: checked against the processors' own output."""
+    from cropvlm.hf import HfReader
+
+    page = Image.new("RGB", (60, 90), "white")
+    idefics = {res: HfReader(str(checkpoints["idefics3"]), resolution=res) for res in (None, 16, 64)}
+    assert {res: r.budget for res, r in idefics.items()} == {None: 32, 16: 16, 64: 64}  # longest_edge
+    assert idefics[16].input_size((60, 90)) == (11, 16) and idefics[64].input_size((60, 90)) == (43, 64)
+    assert {res: r.below_default for res, r in idefics.items()} == {None: False, 16: True, 64: False}
+
+    for res, expected in ((None, (24, 32)), (16, (8, 16))):  # a pixel cap of 32^2 (tiny default) or 16^2
+        qwen = HfReader(str(checkpoints["qwen2_vl"]), resolution=res)
+        ip = qwen.processor.image_processor
+        _, rows, cols = ip(images=[page], return_tensors="pt")["image_grid_thw"][0].tolist()
+        assert qwen.input_size((60, 90)) == (cols * ip.patch_size, rows * ip.patch_size) == expected
+        assert qwen.budget is None and qwen.below_default == (res is not None)
+
+    llava = HfReader(str(checkpoints["llava"]), resolution=16)
+    assert llava.processor.image_processor(images=[page], return_tensors="pt")["pixel_values"].shape[-2:] == (16, 16)
+    assert (llava.budget, llava.input_size((60, 90)), llava.below_default) == (16, (16, 16), False)
+
+
 def test_model_is_loaded_once_per_worker(checkpoints):
     from cropvlm.hf import HfReader
 

@@ -1,11 +1,17 @@
-"""extract_documents (the body of the model task) keeps failures per document."""
+"""extract_documents (the body of the model task) keeps failures per document, and holds
+the device guard around its model calls only."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from cropvlm.readers.base import Answer
 from cropvlm.render import RenderConfig
 from cropvlm.templates import load_template_set
 from storage.db import make_engine, make_session_factory
@@ -81,3 +87,92 @@ def test_model_busy_time_counts_overlapping_calls_once():
     assert _union_seconds([]) == 0
     assert _union_seconds([(0, 2), (1, 3), (5, 6)]) == 4  # [0,3] and [5,6]
     assert _union_seconds([(5, 6), (0, 10)]) == 10
+
+
+class SlowReader:
+    """Stands in for a GPU call: sleeps, answers every question alike, records when it ran."""
+
+    version = "slow"
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.calls: list[tuple[str, float, float]] = []  # (thread, start, end)
+
+    def answer(self, requests):
+        start = time.perf_counter()
+        time.sleep(self.seconds)
+        self.calls.append((threading.current_thread().name, start, time.perf_counter()))
+        return [Answer("12.50", "12.50", 0.5) for _ in requests]
+
+
+class RecordingSlot:
+    """A one-device guard (a lock) that records who held it and when."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.held: list[tuple[str, float, float]] = []
+        self.first_entered = threading.Event()
+
+    @contextmanager
+    def __call__(self):
+        with self._lock:
+            start = time.perf_counter()
+            self.first_entered.set()
+            try:
+                yield
+            finally:
+                self.held.append((threading.current_thread().name, start, time.perf_counter()))
+
+
+def overlaps(a: tuple[str, float, float], b: tuple[str, float, float]) -> bool:
+    return a[1] < b[2] and b[1] < a[2]
+
+
+def test_only_model_calls_take_turns_while_other_batches_read_render_and_persist(tmp_path, db_url, monkeypatch):
+    docs = {f"a/{name}": data for name, data in good_documents().items()}
+    docs["b/invoice.pdf"] = good_documents("invoice")["scan-named-as.pdf"]
+    source = write_folder(tmp_path / "docs", docs)
+    job = dataclasses.replace(make_job(tmp_path, db_url, source, reader="slow"), policy="center@50")  # crops: thumbnails
+    reader, slot = SlowReader(0.5), RecordingSlot()
+    monkeypatch.setattr(extraction, "get_reader", lambda spec: reader)
+    spans: list[tuple[str, str, float, float]] = []  # (what, thread, start, end)
+
+    def timed(what, function):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spans.append((what, threading.current_thread().name, start, time.perf_counter()))
+        return wrapper
+
+    monkeypatch.setattr(extraction, "render_document", timed("render", extraction.render_document))
+    monkeypatch.setattr(extraction, "_persist", timed("persist", extraction._persist))
+    outcomes = {}
+
+    def run(name, keys):
+        outcomes[name] = extract_documents(job, keys, model_slot=slot)
+
+    first = threading.Thread(target=run, name="A", args=("A", sorted(k for k in docs if k.startswith("a/"))))
+    second = threading.Thread(target=run, name="B", args=("B", ["b/invoice.pdf"]))
+    first.start()
+    assert slot.first_entered.wait(30)  # B starts while A is on the device
+    second.start()
+    first.join(60)
+    second.join(60)
+
+    assert [d.status for d in outcomes["A"].documents] == ["extracted"] * 3
+    assert [d.status for d in outcomes["B"].documents] == ["extracted"]
+    # the model calls never overlap, and each ran inside its own batch's slot
+    calls = sorted(reader.calls, key=lambda c: c[1])
+    assert [c[0] for c in calls] == ["A", "B"]
+    assert calls[0][2] <= calls[1][1]
+    for name, start, end in calls:
+        assert any(h[0] == name and h[1] <= start and end <= h[2] for h in slot.held)
+    for name, outcome in outcomes.items():
+        assert all(any(h[0] == name and h[1] <= s and e <= h[2] for h in slot.held)
+                   for s, e in outcome.model_intervals)
+    # ...while the other batch rendered (B during A's call) and persisted (A during B's call)
+    model = {name: (name, start, end) for name, start, end in calls}
+    assert any(overlaps((t, s, e), model["A"]) for what, t, s, e in spans if what == "render" and t == "B")
+    assert any(overlaps((t, s, e), model["B"]) for what, t, s, e in spans if what == "persist" and t == "A")

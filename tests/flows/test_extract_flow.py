@@ -3,6 +3,7 @@ PostgreSQL, the offline OCR reader, Prefect's API."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,60 @@ def test_multi_page_documents_keep_every_candidate_and_mark_one_best_page(tmp_pa
             assert len(best) == 1 and best[0].confidence == max(r.confidence for r in candidates)
     best_rows = query(db_url, "SELECT document_uri, field FROM document_fields")
     assert len(best_rows) == 2 * 4
+
+
+@pytest.mark.parametrize("gpu_limit", [None, "never-created-gpu-limit"])
+def test_runs_without_a_gpu_limit_or_with_one_never_created(tmp_path, gpu_limit):
+    source = write_folder(tmp_path / "docs", good_documents())
+    db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    summary = run(source, db_url, tmp_path / "artifacts", batch_documents=1, gpu_limit=gpu_limit)
+    assert (summary["documents_extracted"], summary["documents_failed"]) == (3, 0)
+    assert summary["parameters"]["gpu_limit"] is None  # no such limit: no guard, said once in the log
+
+
+def test_model_calls_take_turns_on_an_existing_gpu_limit(tmp_path, monkeypatch):
+    """Three one-document batches on two workers: their model calls hold the global limit's
+    only slot in turn (each call made 0.3 s longer, so any overlap would show)."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    from tasks import extraction
+
+    calls: list[tuple[float, float]] = []
+    real = extraction.crop_then_answer
+
+    def slow_crop_then_answer(*args, **kwargs):
+        start = time.perf_counter()
+        time.sleep(0.3)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            calls.append((start, time.perf_counter()))
+
+    monkeypatch.setattr(extraction, "crop_then_answer", slow_crop_then_answer)
+    name = "cropvlm-test-gpu"
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+        try:
+            source = write_folder(tmp_path / "docs", good_documents())
+            summary = run(source, f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "artifacts",
+                          batch_documents=1, gpu_limit=name)
+            limit = client.read_global_concurrency_limit_by_name(name)
+        finally:
+            client.delete_global_concurrency_limit_by_name(name)
+    assert summary["documents_extracted"] == 3 and summary["parameters"]["gpu_limit"] == name
+    calls.sort()
+    assert len(calls) == 3 and all(end <= start for (_, end), (start, _) in zip(calls, calls[1:]))
+    assert limit.active_slots == 0  # every slot given back
+
+
+def test_the_model_slot_of_a_missing_limit_lets_the_call_through():
+    """A limit deleted mid-run: Prefect (strict=False) warns and neither blocks nor raises."""
+    from tasks.extract import model_slot
+
+    entered = []
+    with model_slot("never-created-gpu-limit")():
+        entered.append(1)
+    with model_slot(None)():
+        entered.append(2)
+    assert entered == [1, 2]

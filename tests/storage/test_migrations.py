@@ -22,7 +22,12 @@ TABLES = {
     "run_documents",
     "extractions",
     "answers",
+    "labels",
+    "document_splits",
+    "policy_versions",
+    "training_runs",
 }
+VIEWS = set(VIEW_NAMES) | {"current_labels"}
 
 
 def _inspect(url: str) -> tuple[set[str], set[str], dict[str, list[str]]]:
@@ -41,7 +46,7 @@ def test_upgrade_from_empty_creates_tables_and_views(empty_db_url):
     upgrade_database(empty_db_url)
     tables, views, columns = _inspect(empty_db_url)
     assert tables == TABLES | {"alembic_version"}
-    assert views == set(VIEW_NAMES)
+    assert views == VIEWS
     assert columns["extracted_fields"] == list(VIEW_COLUMNS)
     assert columns["document_fields"] == list(VIEW_COLUMNS)
     upgrade_database(empty_db_url)  # already at head: a no-op

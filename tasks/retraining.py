@@ -1,0 +1,278 @@
+"""Retrain the crop policy: gather data, train a candidate, judge it, promote or reject.
+
+Plain Python (no Prefect): `flows/retrain.py` wraps these steps as tasks, and tests call
+them directly. The promoted policy is only ever changed by `decide`, after the candidate
+has beaten it on held-out labels by `margin`; a failure anywhere before leaves it as it
+was (the training run is marked failed with its error, its last checkpoint kept).
+
+Data: synthetic documents (with gold value boxes: the SFT warm start needs them) and the
+`labels` table (train split to learn from, held-out split to judge on). Artifacts go to the
+object store: `training/run-<id>/checkpoint/` (resumable state) and
+`policies/<name>-<hash>/` (policy.onnx, config.json, weights.pt, curves.png, report.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cropvlm.errors import TrainingError
+from cropvlm.evaluation.labels import Label, infer_type, load_labels
+from cropvlm.render import RenderConfig
+from cropvlm.specs import BUNDLED_POLICY, DEFAULT_READER, build_policy
+from cropvlm.templates import FieldSpec
+from cropvlm.training.examples import ExampleSet, build_examples
+from cropvlm.training.loop import TrainConfig, TrainState, train
+from storage import labels as label_store
+from storage import registry
+from storage.folders import download_folder, upload_folder
+from storage.objectstore import read_uri
+from tasks.resources import get_reader, get_session_factory
+
+log = logging.getLogger(__name__)
+INITS = ("promoted", "scratch")
+HELDOUT_SEED_OFFSET = 1_000_003  # synthetic held-out documents never share a seed with training ones
+
+
+@dataclass(frozen=True)
+class RetrainJob:
+    database_url: str
+    artifacts_uri: str
+    judge: str = DEFAULT_READER  # reader spec: rewards during GRPO, accuracy for promotion
+    init: str = "promoted"  # start from the promoted policy, or from random weights
+    name: str = "heatmap"
+    synthetic_documents: int = 0  # synthetic training documents (gold boxes for SFT)
+    synthetic_heldout: int = 0  # synthetic held-out documents (judged beside held-out labels)
+    synthetic_seed: int = 0
+    use_labels: bool = True  # the labels table: train split to learn, heldout split to judge
+    margin: float = 0.02  # promote only if held-out exact match beats the incumbent by this
+    dpi: int = 150
+    heldout_limit: int | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model: dict = field(default_factory=dict)  # from scratch: input_size, size_bins, width, embed
+    workdir: str | None = None  # local scratch (synthetic files, checkpoints); None = a temp folder
+
+    def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise TrainingError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.synthetic_documents < 0 or self.synthetic_heldout < 0:
+            raise TrainingError("synthetic document counts must be >= 0")
+        if not self.use_labels and not self.synthetic_documents:
+            raise TrainingError("nothing to train on: no synthetic documents and labels are off")
+
+    def settings(self) -> dict:
+        """What decides the result (not where it is stored): hashed to find a run to resume."""
+        data = dataclasses.asdict(self)
+        for key in ("database_url", "artifacts_uri", "workdir"):
+            data.pop(key)
+        return data
+
+
+@dataclass
+class Data:
+    train: ExampleSet | None  # None when only held-out data was asked for
+    heldout: ExampleSet | None
+    fingerprint: str  # of the labels used: new labels, new run
+    counts: dict
+
+
+ProgressFn = Callable[[TrainState], None]
+
+
+# --- data ---------------------------------------------------------------------------------
+def load_data(job: RetrainJob, workdir: Path, *, train: bool = True) -> Data:
+    """Training and held-out examples (`train=False`: held-out only, for judging)."""
+    view = int(job.model.get("input_size", 512))  # the policy's input side (see policy_view)
+    render = RenderConfig(dpi=job.dpi)
+    train_labels, heldout_labels, fingerprint = [], [], []
+    if job.synthetic_documents and train:
+        train_labels += _synthetic(workdir / "synthetic-train", job.synthetic_documents, job.synthetic_seed, job.dpi)
+    if job.synthetic_heldout:
+        heldout_labels += _synthetic(workdir / "synthetic-heldout", job.synthetic_heldout,
+                                     job.synthetic_seed + HELDOUT_SEED_OFFSET, job.dpi)
+    if job.use_labels:
+        with get_session_factory(job.database_url).begin() as session:
+            current = label_store.current_labels(session)
+        for row in current:
+            label = Label(row.uri, row.field, row.question or row.field, row.answer, row.page_number,
+                          _box(row.box), row.answer_type)
+            (heldout_labels if row.split == "heldout" else train_labels).append(label)
+            fingerprint.append(f"{row.label_id}")
+    if not train_labels and train:
+        raise TrainingError("no training labels: import labels (`cropvlm labels import`) or add synthetic documents")
+    specs = _specs(train_labels + heldout_labels)
+    train_set = build_examples(train_labels, specs, read_uri, render, view_size=view) if train else None
+    heldout = build_examples(heldout_labels, specs, read_uri, render, view_size=view) if heldout_labels else None
+    counts = {"train_examples": len(train_set.examples) if train_set else 0,
+              "train_documents": len(train_set.documents) if train_set else 0,
+              "heldout_examples": len(heldout.examples) if heldout else 0,
+              "skipped_documents": sum(len(s.skipped) for s in (train_set, heldout) if s)}
+    digest = hashlib.sha256(",".join(fingerprint).encode()).hexdigest()[:16]
+    return Data(train_set, heldout, digest, counts)
+
+
+def _synthetic(folder: Path, count: int, seed: int, dpi: int) -> list[Label]:
+    from cropvlm.synthetic.dataset import write_dataset
+
+    if not (folder / "labels.jsonl").is_file():  # a resumed run reuses what it generated
+        write_dataset(folder, count, seed=seed, dpi=dpi)
+    label_set = load_labels(folder)
+    return [dataclasses.replace(label, doc=str(folder / label.doc),
+                                type=label_set.fields[label.field].type) for label in label_set.labels]
+
+
+def _specs(labels: list[Label]) -> dict[str, FieldSpec]:
+    specs: dict[str, FieldSpec] = {}
+    for label in labels:
+        specs.setdefault(label.field, FieldSpec(label.field, label.question, label.type or infer_type(label.question)))
+    return specs
+
+
+def _box(box):
+    from cropvlm.box import Box
+
+    return None if box is None else Box(*box)
+
+
+# --- training -----------------------------------------------------------------------------
+def train_candidate(job: RetrainJob, *, flow_run_id: str | None = None, on_step: ProgressFn | None = None) -> dict:
+    """Train (or resume) a candidate and register it; returns {version, artifact_uri, run_id, ...}."""
+    from cropvlm.heatmap.onnx_policy import HeatmapPolicy
+    from cropvlm.training.report import curves_png
+
+    workdir = Path(job.workdir or tempfile.mkdtemp(prefix="cropvlm-retrain-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    sessions = get_session_factory(job.database_url)
+    data = load_data(job, workdir)
+    config_hash = hashlib.sha256(json.dumps({"job": job.settings(), "labels": data.fingerprint},
+                                            sort_keys=True, default=str).encode()).hexdigest()
+    checkpoint_dir = workdir / "checkpoint"
+    with sessions.begin() as session:
+        previous = registry.resumable_training_run(session, config_hash)
+        parent = registry.promoted(session) if job.init == "promoted" else None
+        run_id = previous.id if previous else registry.start_training_run(
+            session, config=job.settings(), config_hash=config_hash, flow_run_id=flow_run_id)
+    if previous and previous.checkpoint_uri and not (checkpoint_dir / "state.json").is_file():
+        log.info("resuming training run %d from %s", run_id, previous.checkpoint_uri)
+        download_folder(previous.checkpoint_uri, checkpoint_dir)
+
+    started = time.perf_counter()
+    try:
+        policy, parent_version = _initial_policy(job, parent, workdir)
+        train_config = job.train
+        if not data.train.with_boxes() and train_config.sft_steps:
+            if job.init == "scratch":
+                raise TrainingError("training from scratch needs gold boxes for the SFT warm start "
+                                    "(synthetic documents); the labels have none")
+            train_config = dataclasses.replace(train_config, sft_steps=0)  # GRPO only, from the parent
+        prefix = f"training/run-{run_id}/checkpoint"
+
+        def on_checkpoint(state: TrainState) -> None:
+            uri = upload_folder(job.artifacts_uri, prefix, checkpoint_dir)
+            with sessions.begin() as session:
+                registry.checkpoint_training_run(session, run_id, step=state.step, checkpoint_uri=uri,
+                                                 metrics={"phase": state.phase, **_last(state)})
+
+        reader = get_reader(job.judge)
+        state = train(policy, data.train, reader, train_config, checkpoint_dir=checkpoint_dir,
+                      on_checkpoint=on_checkpoint, on_step=on_step)
+        out = workdir / "candidate"
+        shutil.rmtree(out, ignore_errors=True)
+        policy.extra_config = {**policy.extra_config, "trained": {
+            "judge": job.judge, "parent": parent_version, "settings": job.settings(), "data": data.counts,
+            "sft_steps": len(state.sft_curve), "grpo_steps": len(state.grpo_curve),
+            "train_seconds": round(state.seconds, 1)}}
+        policy.save(out)
+        curves_png(state.sft_curve, state.grpo_curve, out / "curves.png", title=f"{job.name}: SFT then GRPO")
+        (out / "curves.json").write_text(json.dumps({"sft": state.sft_curve, "grpo": state.grpo_curve}))
+        version = HeatmapPolicy(out).version
+        artifact_uri = upload_folder(job.artifacts_uri, f"policies/{version.split(':', 1)[1].replace('#', '-')}", out)
+        metrics = {"train_seconds": round(time.perf_counter() - started, 1), **data.counts, **_last(state)}
+        with sessions.begin() as session:
+            registry.register_candidate(session, version=version, kind="heatmap", artifact_uri=artifact_uri,
+                                        config=policy.config(), metrics=metrics, parent_version=parent_version,
+                                        reader=job.judge, training_run_id=run_id)
+            registry.finish_training_run(session, run_id, status="completed", metrics=metrics)
+        return {"version": version, "artifact_uri": artifact_uri, "run_id": run_id, "folder": str(out),
+                "parent": parent_version, "metrics": metrics, "resumed": previous is not None}
+    except Exception as exc:
+        with sessions.begin() as session:
+            registry.finish_training_run(session, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _initial_policy(job: RetrainJob, parent, workdir: Path):
+    from cropvlm.heatmap.trainable import TrainableHeatmapPolicy
+
+    if job.init == "scratch":
+        import torch
+
+        from cropvlm.heatmap.geometry import Geometry
+        from cropvlm.heatmap.network import HeatmapNet
+
+        torch.manual_seed(job.train.seed)
+        model = dict(job.model)
+        geometry = Geometry(**{k: model.pop(k) for k in ("input_size", "size_bins", "min_side", "max_side") if k in model})
+        net = HeatmapNet(size_bins=geometry.size_bins, **model)
+        return TrainableHeatmapPolicy(net, geometry, name=job.name), None
+    if parent is not None:
+        folder = download_folder(parent.artifact_uri, workdir / "parent")
+        policy = TrainableHeatmapPolicy.load(folder)
+        policy.name = job.name
+        return policy, parent.version
+    if (BUNDLED_POLICY / "weights.pt").is_file():
+        policy = TrainableHeatmapPolicy.load(BUNDLED_POLICY)
+        policy.name = job.name
+        return policy, build_policy("default").version
+    raise TrainingError("init='promoted' but no policy is promoted and none is bundled: use init='scratch'")
+
+
+def _last(state: TrainState) -> dict:
+    tail = state.grpo_curve[-20:]
+    if tail:
+        return {"reward_last20": round(sum(p["reward"] for p in tail) / len(tail), 4)}
+    tail = state.sft_curve[-20:]
+    return {"sft_loss_last20": round(sum(p["loss"] for p in tail) / len(tail), 4)} if tail else {}
+
+
+# --- promotion ----------------------------------------------------------------------------
+def decide(job: RetrainJob, candidate: dict) -> dict:
+    """Judge the candidate against the incumbent on held-out examples with the same reader;
+    promote it only if it wins by `job.margin`. Returns the decision and the numbers."""
+    from cropvlm.training.heldout import evaluate_policies
+
+    sessions = get_session_factory(job.database_url)
+    workdir = Path(job.workdir or tempfile.mkdtemp(prefix="cropvlm-decide-"))
+    data = load_data(job, workdir, train=False)
+    with sessions.begin() as session:
+        incumbent = registry.promoted(session)
+    policies = {"candidate": build_policy(f"heatmap:{candidate['folder']}")}
+    if incumbent is not None:
+        policies["promoted"] = build_policy(f"heatmap:{download_folder(incumbent.artifact_uri, workdir / 'incumbent')}")
+    elif (BUNDLED_POLICY / "policy.onnx").is_file():
+        policies["promoted"] = build_policy("default")
+    policies["full"] = build_policy("full")
+    if data.heldout is None:
+        note = "no held-out labels to judge it on: left a candidate"
+        return {"decision": "candidate", "note": note, "heldout": {}}
+    scores = evaluate_policies(policies, data.heldout, get_reader(job.judge), limit=job.heldout_limit)
+    bar_name = "promoted" if "promoted" in policies else "full"
+    bar = scores[bar_name]["exact"]
+    won = scores["candidate"]["exact"] >= bar + job.margin
+    note = (f"held-out exact {scores['candidate']['exact']:.3f} vs {bar_name} {bar:.3f} "
+            f"(margin {job.margin:g}, n={scores['candidate']['n']}, judge {job.judge})")
+    with sessions.begin() as session:
+        registry.update_metrics(session, candidate["version"], {**candidate["metrics"], "heldout": scores})
+        if won:
+            registry.promote(session, candidate["version"], note=note)
+        else:
+            registry.reject(session, candidate["version"], note=note)
+    return {"decision": "promoted" if won else "rejected", "note": note, "heldout": scores}

@@ -1,0 +1,113 @@
+"""The retrain flow end to end on real parts: synthetic documents, the real OCR reader as
+judge, SQLite and PostgreSQL registries, a local object store for artifacts.
+
+A small network and low reader budget keep each run to seconds; what is tested is the
+plumbing and the rules: a candidate is registered with its artifacts, promoted only when it
+beats the incumbent by the margin, never touches the promoted policy when training fails,
+and a rerun of the same settings resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cropvlm.errors import TrainingError
+from cropvlm.specs import build_policy
+from storage import registry
+from tasks.resources import get_session_factory, resolve_policy
+
+SMALL_MODEL = {"input_size": 128, "size_bins": 6, "min_side": 0.1, "width": 16, "embed": 16}
+SHORT = {"sft_steps": 4, "checkpoint_every": 2, "grpo": {"steps": 1, "prompts_per_step": 3, "num_generations": 3}}
+JUDGE = "ocr:rapidocr@256"
+
+
+def run(db_url, tmp_path, **overrides):
+    from flows.retrain import retrain
+
+    settings = dict(judge=JUDGE, init="scratch", synthetic_documents=3, synthetic_heldout=1, use_labels=False,
+                    model=SMALL_MODEL, train=SHORT, database_url=db_url, artifacts_uri=str(tmp_path / "artifacts"),
+                    gpu_limit=None, workdir=str(tmp_path / "work"))
+    settings.update(overrides)
+    return retrain(**settings)
+
+
+def promoted(db_url):
+    with get_session_factory(db_url).begin() as session:
+        return registry.promoted(session)
+
+
+def test_a_candidate_is_promoted_only_when_it_beats_the_incumbent(db_url, tmp_path):
+    first = run(db_url, tmp_path, margin=-1.0, export_to=str(tmp_path / "export"))  # any candidate wins
+    assert first["decision"] == "promoted"
+    assert set(first["heldout"]) == {"candidate", "full"} and first["heldout"]["candidate"]["n"] == 4
+    current = promoted(db_url)
+    assert current.version == first["candidate"] and current.reader == JUDGE
+    assert "held-out exact" in current.note and current.metrics["heldout"]["candidate"]["n"] == 4
+    with get_session_factory(db_url).begin() as session:
+        run_row = registry.get_training_run(session, current.training_run_id)
+    assert run_row.status == "completed" and run_row.checkpoint_uri
+    exported = tmp_path / "export"
+    assert {"policy.onnx", "config.json", "weights.pt", "curves.png"} <= {p.name for p in exported.iterdir()}
+    config = json.loads((exported / "config.json").read_text())
+    assert config["trained"]["judge"] == JUDGE and config["trained"]["grpo_steps"] == 1
+    # extraction's `promoted` spec is this version, fetched from the artifact store
+    assert build_policy(resolve_policy("promoted", db_url)).version == first["candidate"]
+
+    # a second candidate, from the promoted one, that cannot clear the margin
+    second = run(db_url, tmp_path, init="promoted", margin=1.0, train={**SHORT, "seed": 1},
+                 workdir=str(tmp_path / "work2"))
+    assert second["decision"] == "rejected" and set(second["heldout"]) == {"candidate", "promoted", "full"}
+    assert promoted(db_url).version == first["candidate"]
+    with get_session_factory(db_url).begin() as session:
+        candidate = registry.get_version(session, second["candidate"])
+    assert candidate.status == "rejected" and candidate.parent_version == first["candidate"]
+
+
+def test_a_failed_run_leaves_the_promoted_policy_and_resumes_from_its_checkpoint(tmp_path):
+    from storage.db import upgrade_database
+    from tasks.retraining import RetrainJob, train_candidate
+    from flows.retrain import train_config
+
+    db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade_database(db_url)
+    job = RetrainJob(database_url=db_url, artifacts_uri=str(tmp_path / "artifacts"), judge=JUDGE, init="scratch",
+                     synthetic_documents=3, use_labels=False, model=SMALL_MODEL,
+                     train=train_config({**SHORT, "grpo": {**SHORT["grpo"], "steps": 2}}),
+                     workdir=str(tmp_path / "work"))
+
+    def die(state):
+        if state.phase == "grpo" and state.step == 1:
+            raise TrainingError("worker lost")
+
+    with pytest.raises(TrainingError, match="worker lost"):
+        train_candidate(job, on_step=die)
+    with get_session_factory(db_url).begin() as session:
+        assert registry.promoted(session) is None and registry.list_versions(session) == []
+        failed = registry.resumable_training_run(session, _any_hash(session))
+    assert failed.status == "failed" and "worker lost" in failed.error and failed.checkpoint_uri
+    # a new worker with an empty scratch folder: the checkpoint comes back from the store
+    fresh = RetrainJob(**{**job.__dict__, "workdir": str(tmp_path / "work-new")})
+    result = train_candidate(fresh)
+    assert result["resumed"] and result["run_id"] == failed.id
+    curves = json.loads((tmp_path / "work-new" / "candidate" / "curves.json").read_text())
+    assert [p["step"] for p in curves["sft"]] == [0, 1, 2, 3] and [p["step"] for p in curves["grpo"]] == [0, 1]
+
+
+def _any_hash(session):
+    from sqlalchemy import select
+
+    from storage.models import TrainingRun
+
+    return session.scalars(select(TrainingRun.config_hash)).one()
+
+
+def test_nothing_to_train_on_is_a_clear_error(tmp_path):
+    from storage.db import upgrade_database
+
+    db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade_database(db_url)
+    with pytest.raises(TrainingError, match="no training labels"):
+        run(db_url, tmp_path, synthetic_documents=0, use_labels=True)
+    assert promoted(db_url) is None
