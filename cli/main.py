@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("source", help="s3://bucket/prefix or a local folder")
     extract.add_argument("--templates", action="append", required=True, metavar="YAML",
                          help="question-template file (repeatable)")
-    extract.add_argument("--policy", default=DEFAULT_POLICY, help=f"crop policy spec (default {DEFAULT_POLICY})")
+    extract.add_argument("--policy", default="promoted",
+                         help=f"crop policy spec (default: the promoted version; {DEFAULT_POLICY} while none is)")
     extract.add_argument("--reader", default=DEFAULT_READER, help=f"reader spec (default {DEFAULT_READER})")
     extract.add_argument("--dpi", type=int, default=150, help="PDF rendering resolution")
     extract.add_argument("--max-pages", type=int, default=50, help="documents with more pages fail")

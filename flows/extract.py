@@ -23,13 +23,13 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from cropvlm.render import RenderConfig
-from cropvlm.specs import DEFAULT_POLICY, DEFAULT_READER
+from cropvlm.specs import DEFAULT_READER
 from cropvlm.templates import load_template_set
 from storage.db import prepare_database
 from storage.settings import Settings
 from tasks.extract import close_run, extract_batch, fetch_run_fields, list_documents, open_run
 from tasks.extraction import ExtractJob
-from tasks.resources import get_policy, get_reader
+from tasks.resources import get_policy, get_reader, resolve_policy
 
 # In-process observers of progress (the CLI's progress bar): called with (done, total).
 progress_listeners: list[Callable[[int, int], None]] = []
@@ -39,7 +39,7 @@ progress_listeners: list[Callable[[int, int], None]] = []
 def extract(
     source: str,
     templates: list[str] = ["templates/receipt.yaml"],  # noqa: B006 - Prefect needs a literal default
-    policy: str = DEFAULT_POLICY,
+    policy: str = "promoted",
     reader: str = DEFAULT_READER,
     dpi: int = 150,
     max_pages: int = 50,
@@ -60,13 +60,15 @@ def extract(
     if batch_documents < 1:
         raise ValueError("batch_documents must be >= 1")
     prepare_database(database_url)
+    spec = policy
+    policy = resolve_policy(policy, database_url)  # "promoted" -> the registry's promoted version
     policy_version, reader_version = get_policy(policy).version, get_reader(reader).version
     gpu_limit = _existing_limit(gpu_limit, logger)
 
     run_id = open_run(
         database_url, flow_run_id=str(flow_run.id) if flow_run.id else None, source=source,
         templates=template_set, policy=policy_version, reader=reader_version,
-        parameters={"policy_spec": policy, "reader_spec": reader, "dpi": dpi, "max_pages": max_pages,
+        parameters={"policy_spec": spec, "policy_resolved": policy, "reader_spec": reader, "dpi": dpi, "max_pages": max_pages,
                     "max_pixels": max_pixels, "batch_documents": batch_documents, "templates": templates,
                     "gpu_limit": gpu_limit},
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cropvlm.policies.base import Policy
 from cropvlm.readers.base import Reader
-from cropvlm.specs import BUNDLED_POLICY, build_policy, build_reader
+from cropvlm.specs import DEFAULT_POLICY, build_policy, build_reader
 from storage.db import make_engine, make_session_factory
 from storage.objectstore import ObjectStore, open_store
 
@@ -24,7 +24,11 @@ PROMOTED = "promoted"
 
 def resolve_policy(spec: str, database_url: str) -> str:
     """`promoted` -> the registry's promoted version, fetched once into a local cache
-    (`heatmap:<folder>`); with none promoted, the bundled default policy. Other specs as is."""
+    (`heatmap:<folder>`); with none promoted, DEFAULT_POLICY. Other specs as is.
+
+    Not the bundled `default` policy when nothing is promoted: at the default reader's
+    budget it measured below no crop (README, "Retraining"), so it must win a promotion
+    (`cropvlm policies promote`, or the retrain flow) before extraction uses it."""
     if spec.strip() != PROMOTED:
         return spec
     from storage import registry
@@ -32,7 +36,7 @@ def resolve_policy(spec: str, database_url: str) -> str:
     with get_session_factory(database_url).begin() as session:
         current = registry.promoted(session)
     if current is None:
-        return "default" if (BUNDLED_POLICY / "policy.onnx").is_file() else "full"
+        return DEFAULT_POLICY
     return f"heatmap:{_fetch_policy(current.version, current.artifact_uri)}"
 
 

@@ -196,9 +196,10 @@ def train_candidate(job: RetrainJob, *, flow_run_id: str | None = None, on_step:
         version = HeatmapPolicy(out).version
         artifact_uri = upload_folder(job.artifacts_uri, f"policies/{version.split(':', 1)[1].replace('#', '-')}", out)
         metrics = {"train_seconds": round(time.perf_counter() - started, 1), **data.counts, **_last(state)}
+        registered_parent = parent.version if parent is not None else None  # the bundled one is not registered
         with sessions.begin() as session:
             registry.register_candidate(session, version=version, kind="heatmap", artifact_uri=artifact_uri,
-                                        config=policy.config(), metrics=metrics, parent_version=parent_version,
+                                        config=policy.config(), metrics=metrics, parent_version=registered_parent,
                                         reader=job.judge, training_run_id=run_id)
             registry.finish_training_run(session, run_id, status="completed", metrics=metrics)
         return {"version": version, "artifact_uri": artifact_uri, "run_id": run_id, "folder": str(out),
@@ -257,9 +258,9 @@ def decide(job: RetrainJob, candidate: dict) -> dict:
     policies = {"candidate": build_policy(f"heatmap:{candidate['folder']}")}
     if incumbent is not None:
         policies["promoted"] = build_policy(f"heatmap:{download_folder(incumbent.artifact_uri, workdir / 'incumbent')}")
-    elif (BUNDLED_POLICY / "policy.onnx").is_file():
-        policies["promoted"] = build_policy("default")
-    policies["full"] = build_policy("full")
+    if candidate["parent"] is not None and (incumbent is None or candidate["parent"] != incumbent.version):
+        policies["parent"] = build_policy("default")  # trained from the bundled policy: report it beside
+    policies["full"] = build_policy("full")  # what extraction uses while nothing is promoted
     if data.heldout is None:
         note = "no held-out labels to judge it on: left a candidate"
         return {"decision": "candidate", "note": note, "heldout": {}}

@@ -39,6 +39,13 @@ class Evaluation:
         ]
 
 
+def default_policies() -> list[str]:
+    """Every baseline, plus the learned policy shipped in the package once it exists."""
+    from cropvlm.specs import BUNDLED_POLICY
+
+    return list(DEFAULT_POLICIES) + (["default"] if (BUNDLED_POLICY / "policy.onnx").is_file() else [])
+
+
 def evaluate(
     folder: str | Path | None = None,
     *,
@@ -79,7 +86,7 @@ def _evaluate(folder, name, templates, limit, out, readers, policies, full_resol
     template_set = load_template_set(templates) if templates else None
     label_set: LabelSet = load_labels(folder, template_set, limit)
     readers = list(readers or [DEFAULT_READER])
-    policies = list(policies or DEFAULT_POLICIES)
+    policies = list(policies or default_policies())
     configs, notes = plan_configs(readers, policies, label_set.has_boxes, full_resolution, resolve_reader)
     if progress is not None:
         progress(f"evaluate: {len(label_set.documents)} documents, {len(label_set.labels)} labels, "

@@ -107,6 +107,8 @@ def train(policy, train_set: ExampleSet, reader, config: TrainConfig, *, checkpo
 
 
 def _sft(policy, train_set: ExampleSet, config: TrainConfig, state: TrainState, optimizer, checkpoint, on_step) -> None:
+    if config.sft_steps == 0:  # e.g. retraining on reviewed answers, which carry no boxes
+        return
     boxed = train_set.with_boxes()
     if not boxed:
         raise TrainingError("SFT needs examples with gold boxes (e.g. synthetic documents); none given")

@@ -290,9 +290,12 @@ def test_cropvlm_evaluate_on_synthetic_documents_writes_every_configuration(tmp_
         rows = list(csv.DictReader(handle))
     assert tuple(rows[0]) == CSV_COLUMNS
     configs = list(dict.fromkeys((r["reader"], r["policy"]) for r in rows))
+    from cropvlm.specs import build_policy
+
+    learned = build_policy("default").version  # the shipped trained policy is part of every default run
     assert configs == [("ocr:tesseract@768", "full"), ("ocr:tesseract@768", "center@50"),
                        ("ocr:tesseract@768", "random@0"), ("ocr:tesseract@768", "oracle@0.04"),
-                       ("ocr:tesseract@full", "full")]
+                       ("ocr:tesseract@768", learned), ("ocr:tesseract@full", "full")]
     overall = {(r["reader"], r["policy"]): r for r in rows if r["field"] == ALL}
     assert all(r["n"] == "16" for r in overall.values())  # 2 invoices + 2 receipts, 4 fields each
     assert {r["field"] for r in rows} == {ALL, "invoice_number", "invoice_date", "total_amount", "vendor",

@@ -183,3 +183,37 @@ def test_the_model_slot_of_a_missing_limit_lets_the_call_through():
     with model_slot(None)():
         entered.append(2)
     assert entered == [1, 2]
+
+
+def test_extraction_uses_the_promoted_policy_and_records_its_version(tmp_path, db_url):
+    """`policy="promoted"` (the default): `full` while nothing is promoted; once a version is
+    promoted, its artifacts are fetched from the store and every answer names it."""
+    import torch
+
+    from cropvlm.heatmap.geometry import Geometry
+    from cropvlm.heatmap.network import HeatmapNet
+    from cropvlm.heatmap.onnx_policy import HeatmapPolicy
+    from cropvlm.heatmap.trainable import TrainableHeatmapPolicy
+    from storage import registry
+    from storage.folders import upload_folder
+    from tasks.resources import get_session_factory
+
+    source = write_folder(tmp_path / "docs", dict(list(good_documents().items())[:1]))
+    first = run(source, db_url, tmp_path / "artifacts", policy="promoted")
+    assert query(db_url, "SELECT DISTINCT policy FROM extracted_fields") == [("full",)]
+
+    torch.manual_seed(0)
+    geometry = Geometry(input_size=128, size_bins=6, min_side=0.1)
+    folder = TrainableHeatmapPolicy(HeatmapNet(size_bins=6, width=16, embed=16), geometry, name="t").save(tmp_path / "p")
+    version = HeatmapPolicy(folder).version
+    uri = upload_folder(str(tmp_path / "artifacts"), "policies/t", folder)
+    with get_session_factory(db_url).begin() as session:
+        registry.register_candidate(session, version=version, kind="heatmap", artifact_uri=uri, config={})
+        registry.promote(session, version)
+    second = run(source, db_url, tmp_path / "artifacts", policy="promoted")
+    import inspect
+
+    assert inspect.signature(extract.fn).parameters["policy"].default == "promoted"
+    assert second["documents_extracted"] == 1 and first["documents_extracted"] == 1
+    rows = query(db_url, "SELECT policy, crop_x1 FROM extracted_fields WHERE run_id = :r", r=second["id"])
+    assert len(rows) == 4 and {r.policy for r in rows} == {version}

@@ -118,3 +118,16 @@ def test_reloaded_weights_are_identical(tmp_path):
 def test_a_missing_policy_folder_is_a_clear_error(tmp_path):
     with pytest.raises(PolicyError, match="config.json"):
         HeatmapPolicy(tmp_path / "nope")
+
+
+def test_the_shipped_default_policy_loads_fits_the_budget_and_emits_valid_boxes():
+    from cropvlm.specs import BUNDLED_POLICY
+
+    size = sum(p.stat().st_size for p in BUNDLED_POLICY.iterdir())
+    assert size <= 20 * 2**20
+    policy = build_policy("default")
+    assert policy.version.startswith("heatmap:")
+    trained = __import__("json").loads((BUNDLED_POLICY / "config.json").read_text())["trained"]
+    assert trained["parent"] is None and trained["sft_steps"] > 0 and trained["grpo_steps"] > 0
+    proposals = policy.propose(requests_for([patch_page(i)[0] for i in range(2)]))
+    assert all(p.valid and Box.parse(p.text) == p.box for p in proposals)

@@ -80,3 +80,11 @@ def test_unreadable_documents_are_skipped_and_no_examples_is_an_error():
     assert examples.documents == ["doc0.png"] and "doc1.png" in examples.skipped
     with pytest.raises(TrainingError, match="no usable training examples"):
         build_examples([Label("doc1.png", "alpha", "q", "A")], SPECS, files.__getitem__, RenderConfig())
+
+
+def test_reviewed_answers_without_boxes_train_with_grpo_alone(examples, tmp_path):
+    no_boxes = type(examples)([e.__class__(e.doc, e.page_number, e.spec, e.answer, None) for e in examples.examples],
+                              examples.views, examples.pages)
+    config = TrainConfig(sft_steps=0, checkpoint_every=2, grpo=CONFIG.grpo)
+    state = train(small_policy(4), no_boxes, PatchReader(), config, checkpoint_dir=tmp_path)
+    assert state.sft_curve == [] and len(state.grpo_curve) == 4
