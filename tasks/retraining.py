@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cropvlm.errors import TrainingError
-from cropvlm.evaluation.labels import Label, infer_type, load_labels
+from cropvlm.evaluation.labels import Label, field_specs, load_labels
 from cropvlm.render import RenderConfig
 from cropvlm.specs import BUNDLED_POLICY, DEFAULT_READER, build_policy
-from cropvlm.templates import FieldSpec
 from cropvlm.training.examples import ExampleSet, build_examples
 from cropvlm.training.loop import TrainConfig, TrainState, train
 from storage import labels as label_store
@@ -88,8 +87,9 @@ ProgressFn = Callable[[TrainState], None]
 
 
 # --- data ---------------------------------------------------------------------------------
-def load_data(job: RetrainJob, workdir: Path, *, train: bool = True) -> Data:
-    """Training and held-out examples (`train=False`: held-out only, for judging)."""
+def load_data(job: RetrainJob, workdir: Path, *, train: bool = True, heldout: bool = True) -> Data:
+    """Training and held-out examples; `train=False` / `heldout=False` leave a side unrendered
+    (training never looks at held-out pages, judging never at training ones)."""
     view = int(job.model.get("input_size", 512))  # the policy's input side (see policy_view)
     render = RenderConfig(dpi=job.dpi)
     train_labels, heldout_labels, fingerprint = [], [], []
@@ -108,15 +108,16 @@ def load_data(job: RetrainJob, workdir: Path, *, train: bool = True) -> Data:
             fingerprint.append(f"{row.label_id}")
     if not train_labels and train:
         raise TrainingError("no training labels: import labels (`cropvlm labels import`) or add synthetic documents")
-    specs = _specs(train_labels + heldout_labels)
+    specs = field_specs(train_labels + heldout_labels)
     train_set = build_examples(train_labels, specs, read_uri, render, view_size=view) if train else None
-    heldout = build_examples(heldout_labels, specs, read_uri, render, view_size=view) if heldout_labels else None
+    heldout_set = (build_examples(heldout_labels, specs, read_uri, render, view_size=view)
+                   if heldout and heldout_labels else None)
     counts = {"train_examples": len(train_set.examples) if train_set else 0,
               "train_documents": len(train_set.documents) if train_set else 0,
-              "heldout_examples": len(heldout.examples) if heldout else 0,
-              "skipped_documents": sum(len(s.skipped) for s in (train_set, heldout) if s)}
+              "heldout_examples": len(heldout_set.examples) if heldout_set else len(heldout_labels),
+              "skipped_documents": sum(len(s.skipped) for s in (train_set, heldout_set) if s)}
     digest = hashlib.sha256(",".join(fingerprint).encode()).hexdigest()[:16]
-    return Data(train_set, heldout, digest, counts)
+    return Data(train_set, heldout_set, digest, counts)
 
 
 def _synthetic(folder: Path, count: int, seed: int, dpi: int) -> list[Label]:
@@ -127,13 +128,6 @@ def _synthetic(folder: Path, count: int, seed: int, dpi: int) -> list[Label]:
     label_set = load_labels(folder)
     return [dataclasses.replace(label, doc=str(folder / label.doc),
                                 type=label_set.fields[label.field].type) for label in label_set.labels]
-
-
-def _specs(labels: list[Label]) -> dict[str, FieldSpec]:
-    specs: dict[str, FieldSpec] = {}
-    for label in labels:
-        specs.setdefault(label.field, FieldSpec(label.field, label.question, label.type or infer_type(label.question)))
-    return specs
 
 
 def _box(box):
@@ -151,7 +145,7 @@ def train_candidate(job: RetrainJob, *, flow_run_id: str | None = None, on_step:
     workdir = Path(job.workdir or tempfile.mkdtemp(prefix="cropvlm-retrain-"))
     workdir.mkdir(parents=True, exist_ok=True)
     sessions = get_session_factory(job.database_url)
-    data = load_data(job, workdir)
+    data = load_data(job, workdir, heldout=False)  # held-out pages are for `decide` alone
     config_hash = hashlib.sha256(json.dumps({"job": job.settings(), "labels": data.fingerprint},
                                             sort_keys=True, default=str).encode()).hexdigest()
     checkpoint_dir = workdir / "checkpoint"

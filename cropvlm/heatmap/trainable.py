@@ -122,16 +122,15 @@ class TrainableHeatmapPolicy:
         groups = [g for g in range(len(requests)) for _ in range(num_samples)]
         flat, masks, batch = self._forward(requests, grad=True)
         k = self.geometry.size_bins
+        rows = torch.as_tensor(groups)
         with torch.no_grad():
             centre = flat[:, 0].masked_fill(~masks, float("-inf")) / temperature
             cells = torch.multinomial(F.softmax(centre, dim=1), num_samples, replacement=True, generator=generator)
             cells = cells.reshape(-1)  # [Q * G], request-major
-            rows = torch.as_tensor(groups)
             at_cell = flat[rows, :, cells]  # [N, 1 + 2K]
             widths = torch.multinomial(F.softmax(at_cell[:, 1 : 1 + k] / temperature, 1), 1, generator=generator)
             heights = torch.multinomial(F.softmax(at_cell[:, 1 + k :] / temperature, 1), 1, generator=generator)
         ids = torch.cat([cells[:, None], widths, heights], dim=1)
-        rows = torch.as_tensor(groups)
         token_lp = self._choice_logprobs(flat[rows], masks[rows], ids, temperature)
         proposals = [self._proposal(ids[i], batch.placements[g]) for i, g in enumerate(groups)]
         return PolicySamples(
@@ -144,12 +143,10 @@ class TrainableHeatmapPolicy:
                  completion_mask: torch.Tensor | None = None, *, temperature: float = 1.0,
                  grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-choice log-probs [N, 3] of given choices; requests[i] is row i's request."""
-        unique: dict[int, int] = {}
-        for request in requests:
-            unique.setdefault(id(request), len(unique))
-        firsts = list({id(r): r for r in requests}.values())
+        firsts = list({id(r): r for r in requests}.values())  # each distinct request once, in order
+        row_of = {id(r): i for i, r in enumerate(firsts)}
         flat, masks, _ = self._forward(firsts, grad=grad)
-        rows = torch.as_tensor([unique[id(r)] for r in requests])
+        rows = torch.as_tensor([row_of[id(r)] for r in requests])
         with torch.set_grad_enabled(grad):
             lp = self._choice_logprobs(flat[rows], masks[rows], completion_ids, temperature)
         mask = completion_mask if completion_mask is not None else torch.ones_like(completion_ids, dtype=torch.bool)
