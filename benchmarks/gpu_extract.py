@@ -3,6 +3,7 @@
     python benchmarks/gpu_extract.py                              # CUDA, 64/128/256/512 requests
     python benchmarks/gpu_extract.py --device cpu --tiny          # smoke test, < 1 minute
     python benchmarks/gpu_extract.py --json out.json --rounds 3
+    python benchmarks/gpu_extract.py --reader-batch 64 --prefetch both   # reader prefetch off vs on
 
 Builds two Idefics3 checkpoints of SmolVLM-256M size with random weights (SigLIP-B/16 at
 512 px, pixel shuffle 4 -> 64 image tokens, SmolLM2-135M-sized decoder: hidden 576, 30
@@ -11,7 +12,15 @@ layers, 9 heads, 3 kv heads, MLP 1536, vocab 49152), saved in bf16 and loaded wi
 receipts and invoices, then runs `cropvlm.pipeline.crop_then_answer` with `HfPolicy` and
 `HfReader` at each batch size (requests = pages x 4 fields, pages from many documents).
 Reports pages/s, policy and reader seconds, peak `torch.cuda.max_memory_allocated` and GPU
-utilisation sampled from `nvidia-smi` in a thread. Random weights never stop early, so
+utilisation sampled from `nvidia-smi` in a thread, and where each model's time goes
+(`stage_seconds`): processor calls (`*_preprocess_s`), `model.generate` (`*_generate_s`) and
+the rest of the calling thread's time (`*_other_s`: encoding, unless the reader's prefetch
+does it in its thread, waiting for it, decoding). The builders save the slow PIL image
+processor; `--image-processor` (default auto: torchvision's where it imports, as a real
+checkpoint loads) swaps it, see `hf_image_processor.py`. `--reader-batch` splits each
+batch's reader requests into calls of that many, so that `--prefetch` (the reader encodes
+the next call's inputs in a thread while the model runs) has something to overlap; `both`
+measures every batch size without, then with it. Random weights never stop early, so
 every answer has the full `--reader-tokens` and every box `--policy-tokens` tokens (the
 lengths of a real `"[x1, y1, x2, y2]."` and a brief answer): speed does not depend on weights.
 
@@ -22,7 +31,9 @@ dependencies (pymupdf, pillow, pyyaml) for rendering.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import shutil
 import statistics
@@ -31,13 +42,19 @@ import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests" / "cropvlm"))  # tiny_models: checkpoint builders
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from hf_image_processor import CHOICES, HELP, use_image_processor  # noqa: E402
 
 FIELDS_PER_PAGE = 4
 
@@ -70,6 +87,41 @@ class GpuUtilSampler(threading.Thread):
             return {"util_mean": None, "util_max": None, "util_samples": 0}
         return {"util_mean": round(statistics.fmean(self.samples), 1), "util_max": max(self.samples),
                 "util_samples": len(self.samples)}
+
+
+@contextlib.contextmanager
+def stage_seconds(models: dict[str, Any]) -> Iterator[dict[str, float]]:
+    """Seconds per named model in processor calls (`scoring.encode`, in whichever thread runs
+    it: with the reader's prefetch it overlaps generation) and in `model.generate`, keyed
+    `{name}_preprocess_s` / `{name}_generate_s`; by wrapping both while the block runs, so the
+    library itself carries no timers. Clear the dict to start a new count."""
+    from cropvlm.hf import scoring
+
+    seconds: dict[str, float] = defaultdict(float)
+    lock = threading.Lock()  # the reader's prefetch thread adds too
+    names = {id(model): name for name, model in models.items()}
+
+    def timed(fn, key):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with lock:
+                    seconds[key(args)] += time.perf_counter() - started
+
+        return wrapper
+
+    encode = scoring.encode
+    scoring.encode = timed(encode, lambda args: f"{names[id(args[0].model)]}_preprocess_s")  # args[0]: Loaded
+    for name, model in models.items():
+        model.generate = timed(model.generate, lambda args, name=name: f"{name}_generate_s")
+    try:
+        yield seconds
+    finally:
+        scoring.encode = encode
+        for model in models.values():
+            del model.generate  # the class's method again
 
 
 def synthetic_pages(count: int, dpi: int):
@@ -111,6 +163,65 @@ def build_checkpoints(folder: Path, tiny: bool) -> tuple[Path, Path]:
     return paths
 
 
+def measure_batch(policy, reader, specs, batch_pages, n_pages: int, prefetch: bool, args, seconds: dict) -> dict:
+    """`args.rounds` batches of `n_pages` pages x the fields: one report row."""
+    import torch
+
+    from cropvlm.pipeline import crop_then_answer
+
+    cuda = args.device.startswith("cuda")
+    requests = n_pages * FIELDS_PER_PAGE
+    policy.batch_size = requests
+    reader.batch_size = min(args.reader_batch or requests, requests)
+    reader.prefetch = prefetch
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    sampler = GpuUtilSampler() if cuda else None
+    if sampler:
+        sampler.start()
+    invalid_before = policy.invalid_count
+    seconds.clear()
+    policy_s = reader_s = 0.0
+    started = time.perf_counter()
+    for round_ in range(args.rounds):
+        result = crop_then_answer(batch_pages(n_pages, round_ * n_pages), specs, policy, reader)
+        policy_s += result.policy_seconds
+        reader_s += result.reader_seconds
+    if cuda:
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - started
+    util = sampler.stop() if sampler else {"util_mean": None, "util_max": None, "util_samples": 0}
+    pages_done = n_pages * args.rounds
+    stages = {}
+    for name, total in (("policy", policy_s), ("reader", reader_s)):
+        pre, gen = seconds.get(f"{name}_preprocess_s", 0.0), seconds.get(f"{name}_generate_s", 0.0)
+        stages.update({f"{name}_preprocess_s": round(pre, 3), f"{name}_generate_s": round(gen, 3),
+                       f"{name}_other_s": round(total - gen, 3)})
+    return {
+        "batch_requests": requests, "pages_per_batch": n_pages, "rounds": args.rounds,
+        "reader_batch": reader.batch_size, "reader_calls": math.ceil(requests / reader.batch_size),
+        "prefetch": prefetch,
+        "pages_per_s": round(pages_done / wall, 2), "answers_per_s": round(pages_done * len(specs) / wall, 1),
+        "policy_s": round(policy_s, 3), "reader_s": round(reader_s, 3), "wall_s": round(wall, 3), **stages,
+        "invalid_boxes": policy.invalid_count - invalid_before,
+        "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+        **util,
+    }
+
+
+def format_row(row: dict) -> str:
+    return (
+        f"batch {row['batch_requests']:4d} ({row['pages_per_batch']:3d} pages x {FIELDS_PER_PAGE}), reader "
+        f"{row['reader_calls']} x {row['reader_batch']}, prefetch {'on ' if row['prefetch'] else 'off'}: "
+        f"{row['pages_per_s']:7.2f} pages/s  policy {row['policy_s']:6.2f} s  reader {row['reader_s']:6.2f} s  "
+        f"peak {row['peak_gib']} GiB  util mean {row['util_mean']} max {row['util_max']} %\n" + "".join(
+            f"    {name:6s} preprocess {row[f'{name}_preprocess_s']:6.2f} s  generate {row[f'{name}_generate_s']:6.2f} s"
+            f"  other {row[f'{name}_other_s']:6.2f} s\n" for name in ("policy", "reader")
+        ).rstrip("\n")
+    )
+
+
 def run(args: argparse.Namespace) -> dict:
     import torch
 
@@ -132,9 +243,11 @@ def run(args: argparse.Namespace) -> dict:
                           batch_size=max(args.batch_sizes), **common)
         reader = HfReader(str(reader_path), resolution=resolution, max_new_tokens=args.reader_tokens,
                           batch_size=max(args.batch_sizes), **common)
+        processors = sorted({use_image_processor(policy.processor, args.image_processor),
+                             use_image_processor(reader.processor, args.image_processor)})
         params = sum(p.numel() for p in policy.model.parameters())
         print(f"loaded in {time.perf_counter() - started:.1f} s: {params / 1e6:.1f}M parameters each, "
-              f"{policy.model.dtype} on {policy.model.device}", flush=True)
+              f"{policy.model.dtype} on {policy.model.device}, image processor {', '.join(processors)}", flush=True)
 
         specs = fields()
         max_pages = max(args.batch_sizes) // FIELDS_PER_PAGE
@@ -147,51 +260,24 @@ def run(args: argparse.Namespace) -> dict:
             # many documents per batch: every page is its own document
             return [PageRef(f"doc-{offset + i}", 1, images[(offset + i) % len(images)]) for i in range(n_pages)]
 
-        # warm-up: kernels, allocator, processor caches
-        crop_then_answer(batch_pages(2, 0), specs, policy, reader)
-
         rows = []
-        for size in args.batch_sizes:
-            n_pages = max(1, size // FIELDS_PER_PAGE)
-            policy.batch_size = reader.batch_size = n_pages * FIELDS_PER_PAGE
-            if cuda:
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-            sampler = GpuUtilSampler() if cuda else None
-            if sampler:
-                sampler.start()
-            invalid_before = policy.invalid_count
-            policy_s = reader_s = 0.0
-            started = time.perf_counter()
-            for round_ in range(args.rounds):
-                result = crop_then_answer(batch_pages(n_pages, round_ * n_pages), specs, policy, reader)
-                policy_s += result.policy_seconds
-                reader_s += result.reader_seconds
-            if cuda:
-                torch.cuda.synchronize()
-            wall = time.perf_counter() - started
-            util = sampler.stop() if sampler else {"util_mean": None, "util_max": None, "util_samples": 0}
-            pages_done = n_pages * args.rounds
-            row = {
-                "batch_requests": n_pages * FIELDS_PER_PAGE, "pages_per_batch": n_pages, "rounds": args.rounds,
-                "pages_per_s": round(pages_done / wall, 2), "answers_per_s": round(pages_done * len(specs) / wall, 1),
-                "policy_s": round(policy_s, 3), "reader_s": round(reader_s, 3), "wall_s": round(wall, 3),
-                "invalid_boxes": policy.invalid_count - invalid_before,
-                "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
-                **util,
-            }
-            rows.append(row)
-            print(
-                f"batch {row['batch_requests']:4d} ({n_pages:3d} pages x {FIELDS_PER_PAGE}): "
-                f"{row['pages_per_s']:7.2f} pages/s  policy {policy_s:6.2f} s  reader {reader_s:6.2f} s  "
-                f"peak {row['peak_gib']} GiB  util mean {row['util_mean']} max {row['util_max']} %",
-                flush=True,
-            )
+        with stage_seconds({"policy": policy.model, "reader": reader.model}) as seconds:
+            # warm-up: kernels, allocator, processor caches
+            crop_then_answer(batch_pages(2, 0), specs, policy, reader)
+            if set(seconds) != {"policy_preprocess_s", "policy_generate_s", "reader_preprocess_s", "reader_generate_s"}:
+                raise SystemExit(f"stage timers saw only {sorted(seconds)}: do HfPolicy and HfReader still "
+                                 "call scoring.encode and model.generate?")
+            for size in args.batch_sizes:
+                for prefetch in args.prefetch:
+                    rows.append(measure_batch(policy, reader, specs, batch_pages, max(1, size // FIELDS_PER_PAGE),
+                                              prefetch, args, seconds))
+                    print(format_row(rows[-1]), flush=True)
         return {
             "device": torch.cuda.get_device_name() if cuda else "cpu",
             "torch": torch.__version__, "transformers": __import__("transformers").__version__,
             "model": "tiny idefics3" if args.tiny else "SmolVLM-256M-sized idefics3 (random weights)",
             "parameters_m": round(params / 1e6, 1), "dtype": str(policy.model.dtype),
+            "image_processor_choice": args.image_processor, "image_processor": processors,
             "policy_version": policy.version, "reader_version": reader.version,
             "policy_tokens": args.policy_tokens, "reader_tokens": args.reader_tokens,
             "fields_per_page": FIELDS_PER_PAGE, "rows": rows,
@@ -214,10 +300,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--unique-pages", type=int, default=32, help="distinct rendered pages, cycled")
     parser.add_argument("--dpi", type=int, default=None, help="render dpi (default 150; --tiny: 50)")
     parser.add_argument("--attn", default=None, help="attn_implementation, e.g. sdpa or flash_attention_2")
+    parser.add_argument("--image-processor", choices=CHOICES, default="auto", help=HELP)
+    parser.add_argument("--reader-batch", type=int, default=None,
+                        help="requests per reader call (default: the whole batch, one call)")
+    parser.add_argument("--prefetch", choices=("on", "off", "both"), default="on",
+                        help="the reader encodes its next call's inputs in a thread (both: off, then on)")
     parser.add_argument("--json", default=None, help="also write the report here")
     args = parser.parse_args(argv)
     sizes = args.batch_sizes or ("8,16" if args.tiny else "64,128,256,512")
     args.batch_sizes = [int(s) for s in sizes.split(",")]
+    args.prefetch = {"on": [True], "off": [False], "both": [False, True]}[args.prefetch]
+    if args.reader_batch is not None and args.reader_batch < 1:
+        parser.error("--reader-batch must be >= 1")
     args.dpi = args.dpi or (50 if args.tiny else 150)
     if args.tiny:
         args.unique_pages = min(args.unique_pages, 4)

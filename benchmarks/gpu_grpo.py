@@ -28,7 +28,8 @@ Random weights rarely emit a valid box or stop early, so every completion has ab
 crop for each invalid box (`with_random_crops`, off with `--no-random-crops`), so it reads
 two images per sample as in a real run and rewards differ within a group (real gradients).
 The rewards mean nothing. The builders save a PIL image processor; by default it is swapped
-for the torchvision one that transformers 5 loads for a real checkpoint (`--image-processor`):
+for the torchvision one that transformers 5 loads for a real checkpoint (`--image-processor`,
+see `hf_image_processor.py`):
 on an H200 a step took 12.4 s with the PIL one (and one image per judge sample) against
 5.1 s with the torchvision one (two): image preprocessing on the CPU dominates.
 
@@ -58,6 +59,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from gpu_extract import GpuUtilSampler, build_checkpoints  # noqa: E402
+from hf_image_processor import CHOICES, HELP, use_image_processor  # noqa: E402
 
 LORA_TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 
@@ -106,34 +108,6 @@ def make_adapter(base: Path, folder: Path, r: int, alpha: int | None, targets: s
     config = LoraConfig(r=r, lora_alpha=alpha or 2 * r, lora_dropout=0.0, target_modules=targets.split(","))
     get_peft_model(model, config).save_pretrained(folder)
     return folder
-
-
-def use_image_processor(processor, choice: str) -> str:
-    """`torchvision`: swap the builders' PIL image processor (`...ImageProcessorPil`) for the
-    torchvision one with the same settings, which is what transformers 5 loads for a real
-    checkpoint where torchvision is installed; `auto`: that when torchvision imports; `pil`:
-    keep it. Returns the class in use."""
-    current = processor.image_processor
-    name = type(current).__name__
-    if choice == "pil" or not name.endswith("Pil"):
-        return name
-    import importlib.util
-
-    import transformers
-
-    if importlib.util.find_spec("torchvision") is None:
-        if choice == "torchvision":
-            raise SystemExit("--image-processor torchvision needs torchvision")
-        return name
-
-    cls = getattr(transformers, name[: -len("Pil")], None)
-    settings = {k: v for k, v in current.to_dict().items()
-                if k not in ("image_processor_type", "processor_class", "_processor_class", "backend")}
-    try:
-        processor.image_processor = cls(**settings)
-    except Exception as exc:  # noqa: BLE001 - keep the PIL one, and say so
-        print(f"keeping {name}: {cls} failed with {type(exc).__name__}: {exc}", flush=True)
-    return type(processor.image_processor).__name__
 
 
 def with_random_crops(sample, seed: int = 0):
@@ -345,8 +319,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--reader-batch", type=int, default=None, help="requests per reader call (default: all)")
     parser.add_argument("--documents", type=int, default=None, help="synthetic documents (default 16; --tiny: 4)")
     parser.add_argument("--dpi", type=int, default=None, help="render dpi (default 150; --tiny: 50)")
-    parser.add_argument("--image-processor", choices=("auto", "torchvision", "pil"), default="auto",
-                        help="auto: torchvision's when it imports (as a real checkpoint loads), else PIL")
+    parser.add_argument("--image-processor", choices=CHOICES, default="auto", help=HELP)
     parser.add_argument("--no-random-crops", dest="random_crops", action="store_false",
                         help="judge invalid boxes as the full page (default: a random crop, see with_random_crops)")
     parser.add_argument("--attn", default=None, help="attn_implementation, e.g. sdpa or flash_attention_2")

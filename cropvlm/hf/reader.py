@@ -3,8 +3,10 @@
 The paper's reader prompt: one user turn, the original page first, the crop second, then
 `"{Question}\\nGive a very brief answer."`. Without a crop the reader sees the page only.
 Requests are batched across pages and questions (chunks of `batch_size`), greedy, left
-padded. `score()` is the retraining reward: the exact teacher-forced log-likelihood of a
-given answer's tokens.
+padded. With several chunks, `prefetch` encodes chunk N + 1 (chat template, image
+preprocessing: the CPU side) in one background thread while the model generates for chunk N.
+`score()` is the retraining reward: the exact teacher-forced log-likelihood of a given
+answer's tokens.
 
 `budget` and `input_size` say how big the images reach the model (the evaluation's pixels
 per answer); `below_default` whether a set resolution is smaller than the checkpoint's own
@@ -14,10 +16,12 @@ processor settings, the most it is configured for (the evaluation's full-resolut
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
+import torch
 from PIL import Image
 
 from cropvlm.crops import budget_size
@@ -27,6 +31,10 @@ from cropvlm.readers.base import Answer, ReadRequest
 from cropvlm.templates import FieldSpec
 
 REFERENCE_PAGE = (1240, 1754)  # an A4 page at 150 dpi (the extract default): compares resolutions
+PREFETCH_THREAD = "cropvlm-reader-prefetch"
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class HfReader:
@@ -38,14 +46,17 @@ class HfReader:
     device, dtype:  default CUDA + bf16 when present, else CPU + fp32
     batch_size:     requests per forward / generate call (gather many pages per call)
     max_new_tokens: answer length cap (16-32 is plenty for "a very brief answer")
+    prefetch:       encode the next chunk in a background thread while the model runs (same
+                    answers; holds one more chunk's inputs on the device)
     """
 
     def __init__(self, path: str, *, resolution: int | None = None, device: str | None = None,
                  dtype: str | None = None, batch_size: int = 32, max_new_tokens: int = 24,
-                 attn_implementation: str | None = None) -> None:
+                 attn_implementation: str | None = None, prefetch: bool = True) -> None:
         self.path = str(path)
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens)
+        self.prefetch = bool(prefetch)
         self._loaded = loading.load(self.path, device=device, dtype=dtype, resolution=resolution,
                                     attn_implementation=attn_implementation)
         res = "default" if resolution is None else str(resolution)
@@ -88,23 +99,43 @@ class HfReader:
 
     # --- answering ---------------------------------------------------------------------
     def answer(self, requests: Sequence[ReadRequest]) -> list[Answer]:
-        answers: list[Answer] = []
-        for start in range(0, len(requests), self.batch_size):
-            answers.extend(self._answer_batch(requests[start : start + self.batch_size]))
-        return answers
+        starts = range(0, len(requests), self.batch_size)
+        # Token ids read before the prefetch thread starts and answers decoded after it stops:
+        # a fast tokenizer used from two threads at once can fail with "Already borrowed".
+        stops, pad = sorted(scoring.stop_ids(self._loaded)), scoring.pad_id(self._loaded)
 
-    def _answer_batch(self, requests: Sequence[ReadRequest]) -> list[Answer]:
-        texts, images = self._inputs([r.page for r in requests], [r.crop for r in requests],
-                                     [r.spec.question for r in requests])
-        out = scoring.generate(self._loaded, texts, images, max_new_tokens=self.max_new_tokens)
+        def encode(start: int):
+            chunk = requests[start : start + self.batch_size]
+            try:
+                texts, images = self._inputs([r.page for r in chunk], [r.crop for r in chunk],
+                                             [r.spec.question for r in chunk])
+                return scoring.encode(self._loaded, texts, images, padding_side="left")
+            except Exception as exc:  # re-raised as is; the note says which requests
+                exc.add_note(f"HfReader: encoding requests {start}-{start + len(chunk) - 1} "
+                             f"(of {len(requests)}) failed")
+                raise
+
+        outputs = map_prefetched(encode, lambda batch: self._generate(batch, stops, pad), starts,
+                                 prefetch=self.prefetch)
+        return [answer for start, out in zip(starts, outputs, strict=True)
+                for answer in self._decode(requests[start : start + self.batch_size], out)]
+
+    @torch.no_grad()
+    def _generate(self, batch: Any, stops: list[int], pad: int) -> scoring.Generated:
+        return scoring.generate_encoded(self._loaded, batch, stops=stops, pad=pad,
+                                        max_new_tokens=self.max_new_tokens)
+
+    def _decode(self, requests: Sequence[ReadRequest], out: scoring.Generated) -> list[Answer]:
         tokenizer = self._loaded.processor.tokenizer
+        # one copy off the device per chunk, not one per row and field
+        tokens, ends, lengths, logprobs = (t.cpu() for t in (out.tokens, out.ends, out.lengths, out.token_logprobs))
         answers = []
         for i, request in enumerate(requests):
-            end, length = int(out.ends[i]), int(out.lengths[i])
-            text = tokenizer.decode(out.tokens[i, :end], skip_special_tokens=True).strip()
+            end, length = int(ends[i]), int(lengths[i])
+            text = tokenizer.decode(tokens[i, :end], skip_special_tokens=True).strip()
             # exp(mean log p) over the answer's tokens and its stop token: how sure the model
             # is of this answer and that it ends here.
-            mean = float(out.token_logprobs[i, :length].sum()) / max(length, 1)
+            mean = float(logprobs[i, :length].sum()) / max(length, 1)
             confidence = min(max(math.exp(mean), 0.0), 1.0)
             answers.append(Answer(text=text, value=normalize_value(text, request.spec.type) if text else None,
                                   confidence=confidence, source="vlm"))
@@ -152,6 +183,28 @@ class HfReader:
                 sums = sums / mask.sum(1).clamp(min=1)
             results.extend(float(s) for s in sums.cpu())
         return results
+
+
+def map_prefetched(prepare: Callable[[T], Any], consume: Callable[[Any], R], items: Sequence[T], *,
+                   prefetch: bool = True) -> list[R]:
+    """`[consume(prepare(item)) for item in items]`, in order, with `prepare(items[i + 1])` in
+    one background thread while `consume` runs on item i: at most one prepared item waits.
+    An exception from either side is raised here once the thread has stopped; one item, or
+    `prefetch=False`, starts no thread."""
+    if not prefetch or len(items) < 2:
+        return [consume(prepare(item)) for item in items]
+    results: list[R] = []
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=PREFETCH_THREAD)
+    try:
+        future = pool.submit(prepare, items[0])
+        for i in range(len(items)):
+            ready = future.result()
+            if i + 1 < len(items):
+                future = pool.submit(prepare, items[i + 1])
+            results.append(consume(ready))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # after an error too: no thread outlives the call
+    return results
 
 
 def _long_side(family: str, image_processor: Any) -> int | None:

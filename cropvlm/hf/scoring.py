@@ -80,9 +80,21 @@ def generate(loaded: Loaded, prompts: Sequence[str], images: Sequence[Sequence[I
              max_new_tokens: int, do_sample: bool = False, temperature: float = 1.0,
              num_return_sequences: int = 1, with_logprobs: bool = True) -> Generated:
     batch = encode(loaded, prompts, images, padding_side="left")
+    return generate_encoded(loaded, batch, stops=sorted(stop_ids(loaded)), pad=pad_id(loaded),
+                            max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
+                            num_return_sequences=num_return_sequences, with_logprobs=with_logprobs)
+
+
+@torch.no_grad()
+def generate_encoded(loaded: Loaded, batch: Any, *, stops: Sequence[int], pad: int, max_new_tokens: int,
+                     do_sample: bool = False, temperature: float = 1.0, num_return_sequences: int = 1,
+                     with_logprobs: bool = True) -> Generated:
+    """`generate` on a batch `encode`d beforehand (possibly in another thread); `stops` and
+    `pad` come from `stop_ids` / `pad_id`, read by the caller: the tokenizer is not touched
+    here, so encoding the next batch may run beside this call."""
     kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, do_sample=do_sample,
-                                  num_return_sequences=num_return_sequences, pad_token_id=pad_id(loaded),
-                                  eos_token_id=sorted(stop_ids(loaded)) or None,
+                                  num_return_sequences=num_return_sequences, pad_token_id=pad,
+                                  eos_token_id=list(stops) or None,
                                   return_dict_in_generate=True, output_logits=with_logprobs)
     if do_sample:  # the plain temperature-scaled distribution, which the GRPO log-probs assume
         kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
@@ -90,7 +102,7 @@ def generate(loaded: Loaded, prompts: Sequence[str], images: Sequence[Sequence[I
         kwargs.update(temperature=None, top_k=None, top_p=None)
     out = loaded.model.generate(**batch, **kwargs)
     tokens = out.sequences[:, batch["input_ids"].shape[1]:]
-    lengths, ends = _lengths(tokens, stop_ids(loaded))
+    lengths, ends = _lengths(tokens, set(stops))
     token_logprobs = None
     if with_logprobs and tokens.shape[1]:
         steps = []
