@@ -25,6 +25,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     retrain.add_argument("--synthetic-heldout", type=int, default=0, metavar="N", help="synthetic held-out documents")
     retrain.add_argument("--synthetic-seed", type=int, default=0)
     retrain.add_argument("--no-labels", action="store_true", help="ignore the labels table")
+    retrain.add_argument("--grounding", default="rapidocr", metavar="ENGINE|none",
+                         help="OCR engine that locates labelled answers on their pages for the SFT "
+                              "warm start (default rapidocr); 'none' trains on labels with GRPO only")
     retrain.add_argument("--margin", type=float, default=0.02, help="held-out exact-match margin to promote")
     retrain.add_argument("--train", default="{}", metavar="JSON",
                          help='training settings, e.g. \'{"sft_steps": 800, "grpo": {"steps": 60}}\'')
@@ -48,7 +51,8 @@ def _retrain(args: argparse.Namespace) -> int:
         result = retrain(
             judge=args.judge, init=args.init, synthetic_documents=args.synthetic,
             synthetic_heldout=args.synthetic_heldout, synthetic_seed=args.synthetic_seed,
-            use_labels=not args.no_labels, margin=args.margin, train=overrides, workdir=args.workdir,
+            use_labels=not args.no_labels,
+            grounding=None if args.grounding == "none" else args.grounding, margin=args.margin, train=overrides, workdir=args.workdir,
             database_url=args.database_url, export_to=args.export,
         )
     except (CropVLMError, StorageError, ValueError, TypeError, OSError) as exc:

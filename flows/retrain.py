@@ -40,6 +40,7 @@ def retrain(
     synthetic_heldout: int = 0,
     synthetic_seed: int = 0,
     use_labels: bool = True,
+    grounding: str | None = "rapidocr",
     margin: float = 0.02,
     train: dict | None = None,
     model: dict | None = None,
@@ -59,7 +60,7 @@ def retrain(
     job = RetrainJob(
         database_url=database_url, artifacts_uri=artifacts_uri, judge=judge, init=init,
         synthetic_documents=synthetic_documents, synthetic_heldout=synthetic_heldout,
-        synthetic_seed=synthetic_seed, use_labels=use_labels, margin=margin,
+        synthetic_seed=synthetic_seed, use_labels=use_labels, grounding=grounding, margin=margin,
         train=train_config(train), model=dict(model or {}), workdir=workdir,
     )
     progress = create_progress_artifact(0.0, key="retrain-progress", description="SFT + GRPO steps")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from cropvlm.errors import TrainingError
 from cropvlm.evaluation.labels import Label, field_specs, load_labels
+from cropvlm.readers.ocr_engines import ENGINES as OCR_ENGINES
 from cropvlm.render import RenderConfig
 from cropvlm.specs import BUNDLED_POLICY, DEFAULT_READER, build_policy
 from cropvlm.training.examples import ExampleSet, build_examples
@@ -52,6 +53,7 @@ class RetrainJob:
     synthetic_heldout: int = 0  # synthetic held-out documents (judged beside held-out labels)
     synthetic_seed: int = 0
     use_labels: bool = True  # the labels table: train split to learn, heldout split to judge
+    grounding: str | None = "rapidocr"  # OCR engine that finds SFT boxes for labelled answers; None = GRPO only
     margin: float = 0.02  # promote only if held-out exact match beats the incumbent by this
     dpi: int = 150
     heldout_limit: int | None = None
@@ -64,6 +66,8 @@ class RetrainJob:
             raise TrainingError(f"init must be one of {INITS}, got {self.init!r}")
         if self.synthetic_documents < 0 or self.synthetic_heldout < 0:
             raise TrainingError("synthetic document counts must be >= 0")
+        if self.grounding is not None and self.grounding not in OCR_ENGINES:
+            raise TrainingError(f"grounding must be one of {list(OCR_ENGINES)} or None, got {self.grounding!r}")
         if not self.use_labels and not self.synthetic_documents:
             raise TrainingError("nothing to train on: no synthetic documents and labels are off")
 
@@ -110,12 +114,16 @@ def load_data(job: RetrainJob, workdir: Path, *, train: bool = True, heldout: bo
         raise TrainingError("no training labels: import labels (`cropvlm labels import`) or add synthetic documents")
     specs = field_specs(train_labels + heldout_labels)
     train_set = build_examples(train_labels, specs, read_uri, render, view_size=view) if train else None
+    grounding = {}
+    if train_set is not None and job.grounding and len(train_set.with_boxes()) < len(train_set.examples):
+        train_set, grounding = _ground(train_set, job.grounding)
     heldout_set = (build_examples(heldout_labels, specs, read_uri, render, view_size=view)
                    if heldout and heldout_labels else None)
     counts = {"train_examples": len(train_set.examples) if train_set else 0,
               "train_documents": len(train_set.documents) if train_set else 0,
               "heldout_examples": len(heldout_set.examples) if heldout_set else len(heldout_labels),
-              "skipped_documents": sum(len(s.skipped) for s in (train_set, heldout_set) if s)}
+              "skipped_documents": sum(len(s.skipped) for s in (train_set, heldout_set) if s),
+              **({"grounding": grounding} if grounding else {})}
     digest = hashlib.sha256(",".join(fingerprint).encode()).hexdigest()[:16]
     return Data(train_set, heldout_set, digest, counts)
 
@@ -128,6 +136,19 @@ def _synthetic(folder: Path, count: int, seed: int, dpi: int) -> list[Label]:
     label_set = load_labels(folder)
     return [dataclasses.replace(label, doc=str(folder / label.doc),
                                 type=label_set.fields[label.field].type) for label in label_set.labels]
+
+
+def _ground(train_set: ExampleSet, engine: str) -> tuple[ExampleSet, dict]:
+    """Boxes for labelled answers (reviews carry none), so they get an SFT warm start too."""
+    from cropvlm.readers.ocr_engines import make_engine
+    from cropvlm.training.grounding import ground_answers
+
+    started = time.perf_counter()
+    grounded, report = ground_answers(train_set, make_engine(engine))
+    summary = {**report.as_dict(), "engine": engine, "seconds": round(time.perf_counter() - started, 1)}
+    log.info("grounding: %d answers boxed, %d ambiguous, %d not found (%.0f s)", summary["grounded"],
+             summary["ambiguous"], summary["not_found"], summary["seconds"])
+    return grounded, summary
 
 
 def _box(box):

@@ -189,7 +189,7 @@ _PAYMENT = re.compile(r"CASH|CHANGE|CARD|VISA|MASTER|TENDER|PAID|BALANCE", re.IG
 _SPLIT_THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3})([.,]) (\d{3}[.,]\d{2})(?![\d.,])")
 
 
-def _money(text: str) -> list[Decimal]:
+def money_amounts(text: str) -> list[Decimal]:
     """Amounts with a decimal part ("1,234.50", "60.30", "35.489,81"): prices print cents,
     counts and codes do not."""
     cleaned = re.sub(r"(?i)(RM|MYR|USD|EUR|SGD|GBP|[$€£¥])(?=[\d.,-])", r"\1 ", text)
@@ -213,7 +213,7 @@ def _amount(lines: list[OcrLine], spec: FieldSpec, region: str) -> Candidate:
                 continue
             if place.where != "same" and _not_total(place.text):
                 break
-            values = [v for v in _money(place.text) if v > 0]
+            values = [v for v in money_amounts(place.text) if v > 0]
             if values and (place.where == "same" or _amount_alone(place.text)):
                 if best is None or values[-1] >= best[0]:
                     best = (values[-1], place.value)  # the largest total; the last one on ties
@@ -224,7 +224,7 @@ def _amount(lines: list[OcrLine], spec: FieldSpec, region: str) -> Candidate:
         value, line = _after_rounding(lines, *best)
         return Candidate(format_amount(value), format_amount(value), LABELLED, line.confidence)
     rows = _rows(lines)
-    unlabelled = [(v, row) for row in rows if not _PAYMENT.search(row.text) for v in _money(row.text) if v > 0]
+    unlabelled = [(v, row) for row in rows if not _PAYMENT.search(row.text) for v in money_amounts(row.text) if v > 0]
     if not unlabelled:
         return EMPTY
     value, line = max(unlabelled, key=lambda pair: pair[0])
@@ -256,7 +256,7 @@ def _after_rounding(lines: list[OcrLine], value: Decimal, index: int) -> tuple[D
         for k in range(j + 1, min(j + 3, len(rows))):
             if _PAYMENT.search(rows[k].text):
                 break
-            rounded = [v for v in _money(rows[k].text) if v > 0]
+            rounded = [v for v in money_amounts(rows[k].text) if v > 0]
             if rounded and abs(rounded[-1] - value) <= Decimal("0.10"):
                 return rounded[-1], rows[k]
         break

@@ -81,6 +81,9 @@ def train(policy, train_set: ExampleSet, reader, config: TrainConfig, *, checkpo
         log.info("resuming training at %s step %d", state.phase, state.step)
     started = time.perf_counter() - state.seconds
 
+    def elapsed() -> float:  # training seconds so far, across resumes (curves carry it)
+        return round(time.perf_counter() - started, 2)
+
     def checkpoint(optimizer) -> None:
         state.seconds = time.perf_counter() - started
         _save_checkpoint(policy, optimizer, state, checkpoint_dir)
@@ -90,7 +93,7 @@ def train(policy, train_set: ExampleSet, reader, config: TrainConfig, *, checkpo
     if state.phase == "sft":
         optimizer = _optimizer(policy, config.sft_learning_rate, config.weight_decay, optimizer_state)
         optimizer_state = None
-        _sft(policy, train_set, config, state, optimizer, checkpoint, on_step)
+        _sft(policy, train_set, config, state, optimizer, checkpoint, on_step, elapsed)
         state.phase, state.step = "grpo", 0
         policy.save(checkpoint_dir / REFERENCE_DIR, onnx=False)  # the KL anchor, also after a resume
         checkpoint(None)
@@ -100,13 +103,14 @@ def train(policy, train_set: ExampleSet, reader, config: TrainConfig, *, checkpo
             if (checkpoint_dir / REFERENCE_DIR).is_dir():
                 reference.load_weights(checkpoint_dir / REFERENCE_DIR)
         optimizer = _optimizer(policy, config.grpo.learning_rate, 0.0, optimizer_state)
-        _grpo(policy, reference, train_set, reader, config, state, optimizer, checkpoint, on_step)
+        _grpo(policy, reference, train_set, reader, config, state, optimizer, checkpoint, on_step, elapsed)
     state.phase = "done"
     checkpoint(None)
     return state
 
 
-def _sft(policy, train_set: ExampleSet, config: TrainConfig, state: TrainState, optimizer, checkpoint, on_step) -> None:
+def _sft(policy, train_set: ExampleSet, config: TrainConfig, state: TrainState, optimizer, checkpoint, on_step,
+         elapsed) -> None:
     if config.sft_steps == 0:  # e.g. retraining on reviewed answers, which carry no boxes
         return
     boxed = train_set.with_boxes()
@@ -138,7 +142,8 @@ def _sft(policy, train_set: ExampleSet, config: TrainConfig, state: TrainState, 
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
         optimizer.step()
-        state.sft_curve.append({"step": state.step, "loss": round(float(loss.detach()), 5), "lr": lr})
+        state.sft_curve.append({"step": state.step, "loss": round(float(loss.detach()), 5), "lr": lr,
+                                "seconds": elapsed()})
         state.step += 1
         if on_step:
             on_step(state)
@@ -147,7 +152,7 @@ def _sft(policy, train_set: ExampleSet, config: TrainConfig, state: TrainState, 
 
 
 def _grpo(policy, reference, train_set: ExampleSet, reader, config: TrainConfig, state: TrainState,
-          optimizer, checkpoint, on_step) -> None:
+          optimizer, checkpoint, on_step, elapsed) -> None:
     grpo = config.grpo
     judge = ReaderJudge(reader, grpo.reward_weights, train_set)
     examples = list(train_set.examples)
@@ -158,7 +163,8 @@ def _grpo(policy, reference, train_set: ExampleSet, reader, config: TrainConfig,
         requests = [CropRequest(train_set.view(e), e.spec.question, e.spec.field) for e in batch]
         torch.manual_seed(hash((config.seed, state.step)) & 0xFFFFFFFF)
         stats = grpo_step(policy, reference, optimizer, requests, lambda s: judge(batch, s), grpo, state.step)
-        state.grpo_curve.append({k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(stats).items()})
+        point = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(stats).items()}
+        state.grpo_curve.append({**point, "seconds": elapsed()})
         state.step += 1
         if on_step:
             on_step(state)

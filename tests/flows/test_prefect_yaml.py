@@ -34,3 +34,15 @@ def test_extract_is_scheduled_with_a_valid_cron_and_existing_templates():
     for schedule in extract["schedules"]:
         CronSchedule(cron=schedule["cron"], timezone=schedule.get("timezone", "UTC"))
     assert all((REPO / t).exists() for t in extract["parameters"]["templates"])
+
+
+def test_the_weekly_retrain_settings_are_valid_training_settings():
+    from flows.retrain import train_config
+    from tasks.retraining import RetrainJob
+
+    parameters = deployments()["retrain"]["parameters"]
+    config = train_config(parameters["train"])
+    assert config.sft_steps == 300 and config.grpo.steps == 20  # the settings measured on SROIE
+    job = RetrainJob(database_url="sqlite://", artifacts_uri="/tmp/x", init=parameters["init"],
+                     grounding=parameters["grounding"], train=config)
+    assert job.grounding == "rapidocr"

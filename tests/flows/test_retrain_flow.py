@@ -111,3 +111,46 @@ def test_nothing_to_train_on_is_a_clear_error(tmp_path):
     with pytest.raises(TrainingError, match="no training labels"):
         run(db_url, tmp_path, synthetic_documents=0, use_labels=True)
     assert promoted(db_url) is None
+
+
+def _customer_labels(db_url, folder, count: int) -> int:
+    """`count` documents as a customer would have them (extracted, then reviewed): files,
+    `documents` rows, and labels imported from answers alone (no boxes). Returns labels."""
+    import hashlib
+
+    from cropvlm.evaluation.labels import load_labels
+    from cropvlm.synthetic.dataset import write_dataset
+    from storage import queries
+    from storage.labels import LabelInput, import_labels
+
+    write_dataset(folder, count, seed=11)
+    label_set = load_labels(folder)
+    with get_session_factory(db_url).begin() as session:
+        ids = {}
+        for name in dict.fromkeys(label.doc for label in label_set.labels):
+            data = (folder / name).read_bytes()
+            ids[name] = queries.upsert_document(session, sha256=hashlib.sha256(data).hexdigest(),
+                                                uri=str(folder / name), media_type="application/octet-stream",
+                                                size_bytes=len(data), page_count=1)
+        labels = [LabelInput(doc=label.doc, field=label.field, answer=label.answer, question=label.question)
+                  for label in label_set.labels]
+        import_labels(session, labels, resolve_document=ids.get, source="review", heldout_percent=0)
+    return len(labels)
+
+
+@pytest.mark.slow
+def test_reviewed_answers_without_boxes_are_grounded_for_the_warm_start(db_url, tmp_path):
+    labelled = _customer_labels(db_url, tmp_path / "customer", 2)
+    # with grounding off, answers alone cannot warm-start a policy from scratch
+    with pytest.raises(TrainingError, match="needs gold boxes"):
+        run(db_url, tmp_path, synthetic_documents=0, use_labels=True, grounding=None, workdir=str(tmp_path / "w0"))
+
+    result = run(db_url, tmp_path, synthetic_documents=0, use_labels=True, margin=-1.0, workdir=str(tmp_path / "w1"))
+    with get_session_factory(db_url).begin() as session:
+        metrics = registry.get_version(session, result["candidate"]).metrics
+    grounding = metrics["grounding"]
+    assert grounding["engine"] == "rapidocr" and metrics["train_examples"] == labelled
+    assert grounding["grounded"] + grounding["ambiguous"] + grounding["not_found"] == labelled
+    assert grounding["grounded"] >= labelled // 2, grounding
+    curves = json.loads((tmp_path / "w1" / "candidate" / "curves.json").read_text())
+    assert [p["step"] for p in curves["sft"]] == [0, 1, 2, 3]  # the warm start ran on grounded boxes

@@ -36,6 +36,8 @@ def test_both_phases_run_and_leave_a_resumable_checkpoint(examples, tmp_path):
     assert [p["step"] for p in state.sft_curve] == [0, 1, 2, 3]
     assert [p["step"] for p in state.grpo_curve] == [0, 1, 2, 3]
     assert all(0.0 <= p["components"]["accuracy"] <= 1.0 for p in state.grpo_curve)
+    seconds = [p["seconds"] for p in state.sft_curve + state.grpo_curve]
+    assert seconds == sorted(seconds) and seconds[0] > 0  # elapsed training time, for budgets
     assert (tmp_path / STATE_FILE).is_file() and (tmp_path / "reference" / "weights.pt").is_file()
 
 
