@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="generate sample documents and extract them on embedded defaults")
     demo.add_argument("--folder", default="demo", help="where the sample documents go")
     demo.add_argument("--documents", type=int, default=6, help="documents per kind")
+    demo.add_argument("--policy", default="default", help="crop policy spec (default: the shipped trained policy)")
     demo.set_defaults(handler=_demo)
 
     evaluate = commands.add_parser(
@@ -164,7 +165,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from cli.demo import run_demo
 
-    return run_demo(args.folder, args.documents)
+    return run_demo(args.folder, args.documents, args.policy)
 
 
 def _progress_bar():

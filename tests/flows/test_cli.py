@@ -50,3 +50,21 @@ def test_db_upgrade_creates_the_schema(tmp_path, monkeypatch, capsys):
     assert {"documents", "answers", "extraction_runs", "run_documents"} <= set(inspector.get_table_names())
     assert {"extracted_fields", "document_fields"} <= set(inspector.get_view_names())
     engine.dispose()
+
+
+def test_the_demo_extracts_with_the_shipped_trained_policy(tmp_path, monkeypatch, capsys):
+    """`make demo` runs `cropvlm demo`: every answer carries the bundled policy's version and
+    a learned crop, not the whole page."""
+    from cropvlm.specs import build_policy
+
+    cli_env(monkeypatch, tmp_path)
+    assert main(["demo", "--folder", str(tmp_path / "demo"), "--documents", "1"]) == 0
+    assert "1 extracted, 0 skipped, 0 failed" in capsys.readouterr().out
+    engine = create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT policy, crop_x1, crop_y1, crop_x2, crop_y2 FROM extracted_fields").all()
+    engine.dispose()
+    assert len(rows) == 8  # one receipt (4 fields) and one invoice (4 fields)
+    assert {row[0] for row in rows} == {build_policy("default").version}
+    assert all((x2 - x1) * (y2 - y1) < 100 * 100 for _, x1, y1, x2, y2 in rows)  # crops, not pages
