@@ -20,8 +20,9 @@ from PIL import Image
 
 from cropvlm.errors import ReaderError
 from cropvlm.readers.ocr_lines import OcrLine, lines_from_pieces
+from cropvlm.readers.spaces import restore_spaces
 
-ENGINES = ("rapidocr", "tesseract")
+ENGINES = ("rapidocr", "rapidocr-spaced", "tesseract")
 
 
 class OcrEngine(Protocol):
@@ -35,6 +36,8 @@ class OcrEngine(Protocol):
 def make_engine(name: str) -> OcrEngine:
     if name == "rapidocr":
         return RapidOcrEngine()
+    if name == "rapidocr-spaced":
+        return RapidOcrEngine(restore_spaces=True)
     if name == "tesseract":
         return TesseractEngine()
     raise ReaderError(f"unknown OCR engine {name!r}; choose one of {list(ENGINES)}")
@@ -93,13 +96,16 @@ def _without_memory_patterns():
 
 
 class RapidOcrEngine:
-    name = "rapidocr"
+    """`restore_spaces`: put back the spaces the recogniser drops inside zoomed, tightly set
+    lines (`SANYUDESIGNSTUDIO`), from its character positions; see `spaces.restore_spaces`."""
 
-    def __init__(self, det_max_side: int = 2000, det_min_side: int = 0) -> None:
+    def __init__(self, det_max_side: int = 2000, det_min_side: int = 0, restore_spaces: bool = False) -> None:
         # Detection at the input size (rounded to 32 px by the library), capped for huge
         # full-resolution scans; `det_min_side` > 0 restores some of the default upscaling.
         self.det_max_side = det_max_side
         self.det_min_side = det_min_side
+        self.restore_spaces = restore_spaces
+        self.name = "rapidocr-spaced" if restore_spaces else "rapidocr"
 
     def read(self, image: Image.Image, crop: bool = False) -> list[OcrLine]:
         return lines_from_pieces(self.read_pieces(image, crop))
@@ -117,9 +123,11 @@ class RapidOcrEngine:
             if self.det_min_side and min(width, height) < self.det_min_side:
                 engine.text_det.limit_type = "min"
                 engine.text_det.limit_side_len = min(self.det_min_side, self.det_max_side)
-            result, _ = engine(image.convert("RGB"), use_cls=False)
+            result, _ = engine(image.convert("RGB"), use_cls=False, return_word_box=self.restore_spaces)
         pieces = []
-        for points, text, score in result or []:
+        for points, text, score, *chars in result or []:
+            if chars:  # with return_word_box: one box per character (spaces included)
+                text = restore_spaces(str(text), [(box[0][0] + box[1][0]) / 2 for box in chars[0]])
             xs = [p[0] for p in points]
             ys = [p[1] for p in points]
             pieces.append(OcrLine(str(text), float(score), (min(xs), min(ys), max(xs), max(ys))))
