@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, inspect
 
 from cli.main import main
 from tests.flows.documents import bad_documents, good_documents, write_folder
+
+NEEDS_TESSERACT = pytest.mark.skipif(shutil.which("tesseract") is None, reason="no tesseract binary")
 
 REPO = Path(__file__).resolve().parents[2]
 RECEIPT = str(REPO / "templates/receipt.yaml")
@@ -18,6 +22,7 @@ def cli_env(monkeypatch, tmp_path):
     monkeypatch.setenv("CROPVLM_ARTIFACTS_URI", str(tmp_path / "artifacts"))
 
 
+@NEEDS_TESSERACT  # the reader these tests run with (.ci/run installs it)
 def test_exit_status_says_whether_any_document_failed(tmp_path, monkeypatch, capsys):
     cli_env(monkeypatch, tmp_path)
     good = write_folder(tmp_path / "good", good_documents())

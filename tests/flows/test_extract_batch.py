@@ -4,11 +4,13 @@ the device guard around its model calls only."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from cropvlm.readers.base import Answer
@@ -19,6 +21,8 @@ from storage import queries
 from tasks import extraction
 from tasks.extraction import ExtractJob, extract_documents
 from tests.flows.documents import good_documents, write_folder
+
+NEEDS_TESSERACT = pytest.mark.skipif(shutil.which("tesseract") is None, reason="no tesseract binary")
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,6 +44,7 @@ def statuses(db_url) -> dict[str, tuple[str, str | None]]:
     return {Path(uri).name: (status, error) for uri, status, error in rows}
 
 
+@NEEDS_TESSERACT  # the reader these tests run with (.ci/run installs it)
 def test_a_vanished_object_fails_alone(tmp_path, db_url):
     source = write_folder(tmp_path / "docs", good_documents())
     keys = sorted(good_documents()) + ["vanished.pdf"]
@@ -49,6 +54,7 @@ def test_a_vanished_object_fails_alone(tmp_path, db_url):
     assert status == "failed" and "cannot read object" in error
 
 
+@NEEDS_TESSERACT  # the reader these tests run with (.ci/run installs it)
 def test_a_reader_crash_on_one_document_fails_only_that_document(tmp_path, db_url, monkeypatch):
     source = write_folder(tmp_path / "docs", good_documents())
     job = make_job(tmp_path, db_url, source)
