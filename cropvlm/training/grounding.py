@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from cropvlm.box import Box
 from cropvlm.normalize import find_date_spans, levenshtein, parse_amount, parse_date
 from cropvlm.readers.answer_rules import alias_pattern, money_amounts
+from cropvlm.readers.layout import below, same_row
 from cropvlm.readers.ocr_engines import OcrEngine
 from cropvlm.readers.ocr_lines import OcrLine
 from cropvlm.training.examples import Example, ExampleSet
@@ -138,28 +139,14 @@ def _text_matches(lines: Sequence[OcrLine], answer: str, min_similarity: float) 
 
 
 def _labelled(lines: Sequence[OcrLine], matches: list[tuple[int, ...]], aliases: Sequence[str]) -> list[tuple[int, ...]]:
-    """Matches on a row (or right under a line) that carries one of the field's labels."""
+    """Matches on the row of a line that carries one of the field's labels, or right under it
+    (the reader's own layout rules)."""
     pattern = alias_pattern(aliases)
     if pattern is None:
         return []
-    labels = [line for line in lines if pattern.search(line.text)]
-    out = []
-    for run in matches:
-        first = lines[run[0]]
-        if any(_same_row(label, first) or _right_under(label, first) for label in labels):
-            out.append(run)
-    return out
-
-
-def _same_row(a: OcrLine, b: OcrLine) -> bool:
-    overlap = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
-    return overlap >= 0.5 * min(a.height, b.height)
-
-
-def _right_under(label: OcrLine, value: OcrLine) -> bool:
-    gap = value.box[1] - label.box[3]
-    return -0.25 * label.height <= gap <= 1.5 * label.height and \
-        min(label.box[2], value.box[2]) > max(label.box[0], value.box[0])
+    labels = [i for i, line in enumerate(lines) if pattern.search(line.text)]
+    return [run for run in matches
+            if any(same_row(lines[label], lines[run[0]]) or below(lines, label) == run[0] for label in labels)]
 
 
 def _union(lines: Sequence[OcrLine]) -> tuple[float, float, float, float]:
