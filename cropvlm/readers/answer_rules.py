@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from cropvlm.normalize import find_amounts, find_date_spans, format_amount, normalize_value
@@ -38,6 +38,7 @@ class Candidate:
     value: str | None
     strength: float  # rule strength, 0-1
     ocr_confidence: float  # mean OCR confidence of the lines used, 0-1
+    used: tuple[OcrLine, ...] = field(default=(), compare=False)  # lines a text answer came from
 
     @property
     def confidence(self) -> float:
@@ -232,6 +233,18 @@ def _amount(lines: list[OcrLine], spec: FieldSpec, region: str) -> Candidate:
     return Candidate(format_amount(value), format_amount(value), strength, line.confidence)
 
 
+# Money handed over (CASH 400.00, CHANGE 0.50, Paid by VISA), as opposed to what is owed
+# (TOTAL PAID, BALANCE DUE: the total itself).
+_TENDERED = re.compile(r"CASH|CHANGE|CARD|VISA|MASTER|TENDER|PAID", re.IGNORECASE)
+_OWED = re.compile(r"TOTAL|DUE", re.IGNORECASE)
+
+
+def payment_amounts(lines: Sequence[OcrLine]) -> set[str]:
+    """Amounts printed on rows of money tendered or given back, not owed."""
+    return {format_amount(v) for row in _rows(lines) if _TENDERED.search(row.text) and not _OWED.search(row.text)
+            for v in money_amounts(row.text)}
+
+
 def _amount_alone(text: str) -> bool:
     """A segment beside or under a label holds its amount: a number, maybe a currency code."""
     return sum(ch.isalpha() for ch in text) <= 4
@@ -269,6 +282,11 @@ _ID_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-/_.]*[A-Za-z0-9]|[A-Za-z0-9]")
 _ID_FILLER = {"NO", "NUMBER", "NUM", "NR", "NO.", "#"}
 
 
+def id_tokens(text: str) -> list[str]:
+    """Code-like tokens of `text` ("INV-2041", "2016/69631"), in order."""
+    return _ID_TOKEN.findall(text)
+
+
 def _id(lines: list[OcrLine], spec: FieldSpec, region: str) -> Candidate:
     pattern = alias_pattern(spec.aliases)
     found: list[tuple[tuple, Candidate]] = []
@@ -277,7 +295,7 @@ def _id(lines: list[OcrLine], spec: FieldSpec, region: str) -> Candidate:
         for place in places:
             if blocked and place.where == "right":
                 continue
-            tokens = [t for t in _ID_TOKEN.findall(place.text) if t.upper() not in _ID_FILLER]
+            tokens = [t for t in id_tokens(place.text) if t.upper() not in _ID_FILLER]
             if tokens and any(ch.isdigit() for ch in tokens[0]) and not _is_date(tokens[0]) and \
                     (place.where == "same" or _id_alone(tokens)):
                 key = (place.prefixed, place.where == "below", len(found))
@@ -290,7 +308,7 @@ def _id(lines: list[OcrLine], spec: FieldSpec, region: str) -> Candidate:
         return min(found, key=lambda pair: pair[0])[1]
     if region != "crop":
         return EMPTY  # a page has many codes; without a label any pick is a coin toss
-    tokens = [(t, line) for line in lines for t in _ID_TOKEN.findall(line.text) if _id_like(t)]
+    tokens = [(t, line) for line in lines for t in id_tokens(line.text) if _id_like(t)]
     if not tokens:
         return EMPTY
     token, line = tokens[0]
@@ -330,8 +348,11 @@ def _text(lines: list[OcrLine], spec: FieldSpec, region: str,
     if region == "crop":
         # The crop is the policy's pick of where the answer is; when it holds several
         # unrelated lines, the one(s) that fit the question.
+        # Nothing that fits (no name-like line for a name): all of it, as a weak guess.
         chosen = crop_text_lines(lines, kind, frame)
-        return _text_candidate(" ".join(line.text for line in chosen), chosen, spec, 0.8)
+        strength = 0.8 if chosen else GUESS
+        chosen = chosen or lines
+        return _text_candidate(" ".join(line.text for line in chosen), chosen, spec, strength)
     chosen = company_lines(lines) if kind == "name" else address_lines(lines) if kind == "address" else []
     if not chosen:
         return EMPTY
@@ -342,4 +363,4 @@ def _text_candidate(text: str, used: Sequence[OcrLine], spec: FieldSpec, strengt
     text = strip_aliases(text, spec.aliases)
     if not text:
         return EMPTY
-    return Candidate(text, normalize_value(text, spec.type), strength, _mean_conf(used))
+    return Candidate(text, normalize_value(text, spec.type), strength, _mean_conf(used), tuple(used))

@@ -175,7 +175,7 @@ def crop_text_lines(lines: Sequence[OcrLine], kind: str,
     name: the most prominent name-like segment (tallest, then nearest the centre of the
     crop `frame` = (width, height), or of the text when the frame is unknown). For an
     address: the block of lines around the centre, without contact rows or a taller name
-    line. Anything else, or nothing that fits: all lines, as printed.
+    line. Nothing that fits: no lines. Any other question: all lines, as printed.
     """
     lines = list(lines)
     if len(lines) <= 1 or kind not in ("name", "address"):
@@ -189,7 +189,7 @@ def crop_text_lines(lines: Sequence[OcrLine], kind: str,
     if kind == "name":
         names = [i for i, line in enumerate(lines) if _looks_printed_name(line, 0.0)]
         if not names:
-            return lines
+            return []
         tallest = max(lines[i].height for i in names)
         # Height first (within OCR noise, ~15%), then closeness to the centre.
         best = min(names, key=lambda i: (lines[i].height < 0.85 * tallest, off_centre(lines[i])))
@@ -197,7 +197,7 @@ def crop_text_lines(lines: Sequence[OcrLine], kind: str,
     # address: start from the central row with letters, grow up and down the column.
     usable = [i for i, line in enumerate(lines) if _address_row(line.text)]
     if not usable:
-        return lines
+        return []
     seed = min(usable, key=lambda i: off_centre(lines[i]))
     block = [_row_around(lines, seed)]
     heights = [lines[seed].height]

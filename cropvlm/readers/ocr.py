@@ -4,9 +4,10 @@ Every image (page or crop) is resized so its long side equals the pixel budget b
 a whole page is shrunk (small print is lost), a crop is zoomed (small print comes back).
 That is the effect a crop policy exploits in a VLM, reproduced with OCR on a CPU.
 
-Crop or page, whichever finds it (OCR-FACTS): the crop is read first; only when it yields
-no answer of the field's type, or a weak one, is the page read - once per page per call,
-shared by every field of that page - and the more confident answer wins.
+Crop and page, as a VLM gets both images: the crop is read first; when it yields no answer
+of the field's type, a weak one, or free text (whose words a zoom can glue or a crop edge
+can cut), the page is read too - once per page per call, shared by every field of that
+page - and `reconcile` picks between the two answers.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from collections.abc import Callable, Sequence
 from PIL import Image
 
 from cropvlm.crops import budget_size, resize_long_side
-from cropvlm.readers.answer_rules import EMPTY, STRONG, Candidate, extract
+from cropvlm.readers.answer_rules import STRONG, Candidate, extract
 from cropvlm.readers.base import Answer, ReadRequest
 from cropvlm.readers.ocr_engines import ENGINES, OcrEngine, make_engine
 from cropvlm.readers.ocr_lines import OcrLine
+from cropvlm.readers.reconcile import reconcile
 from cropvlm.errors import ReaderError
 
 
@@ -73,14 +75,16 @@ class OcrReader:
 
         answers = []
         for request in requests:
-            best, source = EMPTY, "page"
-            if request.crop is not None:
+            spec = request.spec
+            if request.crop is None:
+                best, source = extract(read_page(request.page), spec, "page"), "page"
+            else:
                 frame = budget_size(request.crop.size, self.budget)
-                best, source = extract(read_crop(request.crop), request.spec, "crop", frame), "crop"
-            if best.strength < STRONG:
-                from_page = extract(read_page(request.page), request.spec, "page")
-                if from_page.confidence > best.confidence or not best.text:
-                    best, source = from_page, "page"
+                lines = read_crop(request.crop)
+                best, source = extract(lines, spec, "crop", frame), "crop"
+                if best.strength < STRONG or spec.type == "text":
+                    on_page = read_page(request.page)
+                    best, source = reconcile(best, extract(on_page, spec, "page"), lines, on_page, spec.type, frame)
             answers.append(_to_answer(best, source))
         return answers
 
