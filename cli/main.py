@@ -1,6 +1,6 @@
 """`cropvlm` command line.
 
-    cropvlm extract SOURCE --templates templates/receipt.yaml [--policy full] [--reader ocr:rapidocr@768]
+    cropvlm extract SOURCE --templates templates/receipt.yaml [--policy full] [--reader ocr:rapidocr-spaced@768]
     cropvlm db upgrade
     cropvlm demo
     cropvlm evaluate FOLDER|--synthetic N [--templates YAML] [--limit N] [--out DIR] [--readers SPEC ...] [--policies SPEC ...]

@@ -60,7 +60,7 @@ def test_db_upgrade_creates_the_schema(tmp_path, monkeypatch, capsys):
 def test_the_demo_extracts_with_the_shipped_trained_policy(tmp_path, monkeypatch, capsys):
     """`make demo` runs `cropvlm demo`: every answer carries the bundled policy's version and
     a learned crop, not the whole page."""
-    from cropvlm.specs import build_policy
+    from cropvlm.specs import DEFAULT_READER, build_policy
 
     cli_env(monkeypatch, tmp_path)
     assert main(["demo", "--folder", str(tmp_path / "demo"), "--documents", "1"]) == 0
@@ -68,8 +68,9 @@ def test_the_demo_extracts_with_the_shipped_trained_policy(tmp_path, monkeypatch
     engine = create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
     with engine.connect() as connection:
         rows = connection.exec_driver_sql(
-            "SELECT policy, crop_x1, crop_y1, crop_x2, crop_y2 FROM extracted_fields").all()
+            "SELECT policy, crop_x1, crop_y1, crop_x2, crop_y2, reader FROM extracted_fields").all()
     engine.dispose()
     assert len(rows) == 8  # one receipt (4 fields) and one invoice (4 fields)
     assert {row[0] for row in rows} == {build_policy("default").version}
-    assert all((x2 - x1) * (y2 - y1) < 100 * 100 for _, x1, y1, x2, y2 in rows)  # crops, not pages
+    assert {row[5] for row in rows} == {DEFAULT_READER} == {"ocr:rapidocr-spaced@768"}
+    assert all((x2 - x1) * (y2 - y1) < 100 * 100 for _, x1, y1, x2, y2, _ in rows)  # crops, not pages

@@ -36,6 +36,15 @@ def test_extract_is_scheduled_with_a_valid_cron_and_existing_templates():
     assert all((REPO / t).exists() for t in extract["parameters"]["templates"])
 
 
+def test_extract_uses_the_promoted_policy_and_the_default_reader():
+    from cropvlm.specs import DEFAULT_READER, build_reader
+
+    parameters = deployments()["extract"]["parameters"]
+    assert parameters["policy"] == "promoted"  # what the weekly retrain promotes is used next run
+    assert parameters["reader"] == DEFAULT_READER
+    assert build_reader(parameters["reader"]).version == DEFAULT_READER
+
+
 def test_the_weekly_retrain_settings_are_valid_training_settings():
     from flows.retrain import train_config
     from tasks.retraining import RetrainJob
