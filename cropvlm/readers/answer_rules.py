@@ -308,7 +308,7 @@ def _id(lines: list[OcrLine], spec: FieldSpec, region: str) -> Candidate:
         return min(found, key=lambda pair: pair[0])[1]
     if region != "crop":
         return EMPTY  # a page has many codes; without a label any pick is a coin toss
-    tokens = [(t, line) for line in lines for t in id_tokens(line.text) if _id_like(t)]
+    tokens = [(t, line) for line in lines for t in id_tokens(line.text) if _id_like(t) and not _is_date(t)]
     if not tokens:
         return EMPTY
     token, line = tokens[0]

@@ -226,6 +226,14 @@ def test_id_token_after_alias_and_date_near_alias() -> None:
     assert extract(lines_of("no date here"), DATE).value is None
 
 
+def test_an_unlabelled_date_in_a_crop_is_not_an_id() -> None:
+    # A crop around an invoice header: the date printed beside the number is no guess for it.
+    crop = lines_of("20-JUL-2019", "A46236")
+    unlabelled = FieldSpec("invoice_number", "What is the invoice number?", "id")
+    assert extract(crop, unlabelled, "crop").text == "A46236"
+    assert extract(lines_of("20-JUL-2019"), unlabelled, "crop").text == ""
+
+
 def test_crop_text_joins_lines_without_aliases() -> None:
     spec = FieldSpec("vendor", "Who is the vendor?", "text", ("VENDOR",))
     assert extract(lines_of("Vendor: ACME", "TRADING CO"), spec, "crop").text == "ACME"
