@@ -44,6 +44,11 @@ class Loaded:
     resolution: int | None
     name: str  # short name: the folder's or hub id's last part
     fingerprint: str  # short hash of the checkpoint (config + weights sizes, or revision)
+    # How images reach the processor (see cropvlm.hf.image_inputs): each distinct page shrunk
+    # once to the processor's own resize target; a torchvision image processor on the
+    # model's device ("auto") or on the CPU ("cpu").
+    shrink_images: bool = True
+    image_device: str = "auto"
 
 
 _CACHE: dict[tuple, Loaded] = {}

@@ -36,6 +36,7 @@ from PIL import Image
 
 from cropvlm.box import Box
 from cropvlm.hf import loading, prompts, scoring
+from cropvlm.hf.prefetch import map_prefetched
 from cropvlm.policies.base import CropRequest, Proposal, proposal_from_text
 from cropvlm.training.samples import PolicySamples
 
@@ -54,15 +55,19 @@ class HfPolicy:
     device, dtype:  default CUDA + bf16 when present, else CPU + fp32
     batch_size:     requests per generate call
     max_new_tokens: 20 fits `"[100, 100, 100, 100]."` in any tokenizer seen so far
+    prefetch:       `propose` encodes the next chunk in a background thread while the model
+                    generates (as the reader does; same boxes)
     """
 
     def __init__(self, path: str, *, adapter: str | None = None, trainable: bool = False,
                  resolution: int | None = None, device: str | None = None, dtype: str | None = None,
-                 batch_size: int = 32, max_new_tokens: int = 20, attn_implementation: str | None = None) -> None:
+                 batch_size: int = 32, max_new_tokens: int = 20, attn_implementation: str | None = None,
+                 prefetch: bool = True) -> None:
         self.path = str(path)
         self.adapter = None if adapter is None else str(adapter)
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens)
+        self.prefetch = bool(prefetch)
         self.invalid_count = 0  # invalid outputs of `propose` (fell back to the full page)
         self.proposed_count = 0
         self._loaded = loading.load(self.path, device=device, dtype=dtype, resolution=resolution,
@@ -90,13 +95,22 @@ class HfPolicy:
     def propose(self, requests: Sequence[CropRequest]) -> list[Proposal]:
         proposals: list[Proposal] = []
         tokenizer = self._loaded.processor.tokenizer
-        for start in range(0, len(requests), self.batch_size):
-            chunk = requests[start : start + self.batch_size]
-            texts, images = self._inputs(chunk)
-            out = scoring.generate(self._loaded, texts, images, max_new_tokens=self.max_new_tokens,
-                                   with_logprobs=False)
-            for i in range(len(chunk)):
-                text = tokenizer.decode(out.tokens[i, : int(out.ends[i])], skip_special_tokens=True).strip()
+        starts = range(0, len(requests), self.batch_size)
+        # as HfReader.answer: token ids read before the prefetch thread, decoding after it
+        stops, pad = sorted(scoring.stop_ids(self._loaded)), scoring.pad_id(self._loaded)
+
+        def encode(start: int):
+            texts, images = self._inputs(requests[start : start + self.batch_size])
+            return scoring.encode(self._loaded, texts, images, padding_side="left")
+
+        def generate(batch) -> tuple[torch.Tensor, torch.Tensor]:
+            out = scoring.generate_encoded(self._loaded, batch, stops=stops, pad=pad,
+                                           max_new_tokens=self.max_new_tokens, with_logprobs=False)
+            return out.tokens.cpu(), out.ends.cpu()
+
+        for tokens, ends in map_prefetched(encode, generate, starts, prefetch=self.prefetch):
+            for row, end in zip(tokens, ends, strict=True):
+                text = tokenizer.decode(row[: int(end)], skip_special_tokens=True).strip()
                 proposal = proposal_from_text(text)
                 self.invalid_count += not proposal.valid
                 proposals.append(proposal)

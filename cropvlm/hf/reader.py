@@ -16,25 +16,21 @@ processor settings, the most it is configured for (the evaluation's full-resolut
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from PIL import Image
 
 from cropvlm.crops import budget_size
 from cropvlm.hf import loading, prompts, scoring
+from cropvlm.hf.prefetch import map_prefetched
 from cropvlm.normalize import normalize_value
 from cropvlm.readers.base import Answer, ReadRequest
 from cropvlm.templates import FieldSpec
 
 REFERENCE_PAGE = (1240, 1754)  # an A4 page at 150 dpi (the extract default): compares resolutions
-PREFETCH_THREAD = "cropvlm-reader-prefetch"
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 class HfReader:
@@ -183,28 +179,6 @@ class HfReader:
                 sums = sums / mask.sum(1).clamp(min=1)
             results.extend(float(s) for s in sums.cpu())
         return results
-
-
-def map_prefetched(prepare: Callable[[T], Any], consume: Callable[[Any], R], items: Sequence[T], *,
-                   prefetch: bool = True) -> list[R]:
-    """`[consume(prepare(item)) for item in items]`, in order, with `prepare(items[i + 1])` in
-    one background thread while `consume` runs on item i: at most one prepared item waits.
-    An exception from either side is raised here once the thread has stopped; one item, or
-    `prefetch=False`, starts no thread."""
-    if not prefetch or len(items) < 2:
-        return [consume(prepare(item)) for item in items]
-    results: list[R] = []
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=PREFETCH_THREAD)
-    try:
-        future = pool.submit(prepare, items[0])
-        for i in range(len(items)):
-            ready = future.result()
-            if i + 1 < len(items):
-                future = pool.submit(prepare, items[i + 1])
-            results.append(consume(ready))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # after an error too: no thread outlives the call
-    return results
 
 
 def _long_side(family: str, image_processor: Any) -> int | None:

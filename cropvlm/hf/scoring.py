@@ -20,19 +20,8 @@ from typing import Any
 import torch
 from PIL import Image
 
+from cropvlm.hf.image_inputs import processor_device, shrink_once
 from cropvlm.hf.loading import Loaded
-
-MIN_IMAGE_SIDE = 28  # smaller crops are upscaled (Qwen2-VL's patch grid needs at least this)
-
-
-def prepare_image(image: Image.Image) -> Image.Image:
-    image = image if image.mode == "RGB" else image.convert("RGB")
-    w, h = image.size
-    if min(w, h) >= MIN_IMAGE_SIDE:
-        return image
-    scale = MIN_IMAGE_SIDE / min(w, h)
-    return image.resize((max(MIN_IMAGE_SIDE, round(w * scale)), max(MIN_IMAGE_SIDE, round(h * scale))))
-
 
 def stop_ids(loaded: Loaded) -> set[int]:
     ids: set[int] = set()
@@ -55,15 +44,15 @@ def pad_id(loaded: Loaded) -> int:
 def encode(loaded: Loaded, prompts: Sequence[str], images: Sequence[Sequence[Image.Image]], padding_side: str):
     """Processor inputs on the model's device; floating tensors in the model's dtype."""
     processor, tok = loaded.processor, loaded.processor.tokenizer
-    if loaded.family == "idefics3":
-        image_arg: Any = [[prepare_image(i) for i in row] for row in images]
-    else:
-        image_arg = [prepare_image(i) for row in images for i in row]
+    rows = shrink_once(loaded, images)  # each distinct page resized once, not once per field
+    image_arg: Any = rows if loaded.family == "idefics3" else [i for row in rows for i in row]
     # A template that writes the BOS itself must not get a second one from the tokenizer.
     bos = tok.bos_token
     add_special = not (bos and all(p.startswith(bos) for p in prompts))
+    device = processor_device(loaded)
+    kwargs: dict[str, Any] = {"device": device} if device is not None and image_arg else {}
     batch = processor(text=list(prompts), images=image_arg or None, padding=True, padding_side=padding_side,
-                      return_tensors="pt", add_special_tokens=add_special)  # per call: thread-safe
+                      return_tensors="pt", add_special_tokens=add_special, **kwargs)  # per call: thread-safe
     return batch.to(loaded.device).to(loaded.dtype)  # BatchFeature casts floating tensors only
 
 

@@ -1,5 +1,5 @@
-"""HfReader's prefetch: the next chunk is encoded in one background thread while the model
-generates; answers, order and errors are those of the plain loop."""
+"""HfReader's and HfPolicy's prefetch: the next chunk is encoded in one background thread
+while the model generates; answers, boxes, order and errors are those of the plain loop."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def truncated_png() -> Image.Image:
 
 
 def prefetch_threads() -> list[threading.Thread]:
-    from cropvlm.hf.reader import PREFETCH_THREAD
+    from cropvlm.hf.prefetch import PREFETCH_THREAD
 
     return [t for t in threading.enumerate() if t.name.startswith(PREFETCH_THREAD)]
 
@@ -73,7 +73,7 @@ def test_answers_are_identical_with_and_without_prefetch(checkpoint):
 
 def test_encoding_runs_one_chunk_ahead_in_one_background_thread(checkpoint, monkeypatch):
     from cropvlm.hf import HfReader, scoring
-    from cropvlm.hf.reader import PREFETCH_THREAD
+    from cropvlm.hf.prefetch import PREFETCH_THREAD
 
     reader = HfReader(checkpoint, batch_size=2, max_new_tokens=4)
     events: list[tuple[str, str]] = []
@@ -100,12 +100,12 @@ def test_encoding_runs_one_chunk_ahead_in_one_background_thread(checkpoint, monk
 
 
 def test_one_chunk_or_prefetch_off_starts_no_thread(checkpoint, monkeypatch):
-    from cropvlm.hf import HfReader, reader as reader_module
+    from cropvlm.hf import HfReader, prefetch as prefetch_module
 
     def no_pool(*args, **kwargs):
         raise AssertionError("a thread pool was started")
 
-    monkeypatch.setattr(reader_module, "ThreadPoolExecutor", no_pool)
+    monkeypatch.setattr(prefetch_module, "ThreadPoolExecutor", no_pool)
     assert len(HfReader(checkpoint, batch_size=4, max_new_tokens=4).answer(requests(4))) == 4
     assert len(HfReader(checkpoint, batch_size=2, max_new_tokens=4, prefetch=False).answer(requests(4))) == 4
     assert HfReader(checkpoint, batch_size=2).answer([]) == []
@@ -138,3 +138,29 @@ def test_an_error_in_the_model_stops_the_prefetch_thread(checkpoint, monkeypatch
     with pytest.raises(RuntimeError, match="simulated"):
         reader.answer(requests(6))
     assert len(calls) == 1 and not prefetch_threads()
+
+
+def test_policy_boxes_are_identical_with_and_without_prefetch(checkpoint, monkeypatch):
+    from cropvlm.hf import HfPolicy, scoring
+    from cropvlm.hf.prefetch import PREFETCH_THREAD
+    from cropvlm.policies.base import CropRequest
+
+    batch = [CropRequest(r.page, r.spec.question, r.spec.field) for r in requests(7)]
+    threads: list[str] = []
+    encode = scoring.encode
+
+    def spy_encode(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "encode", spy_encode)
+    on = HfPolicy(checkpoint, batch_size=2, max_new_tokens=8).propose(batch)  # 4 chunks
+    assert sum(name.startswith(PREFETCH_THREAD) for name in threads) == 4
+    threads.clear()
+    off = HfPolicy(checkpoint, batch_size=2, max_new_tokens=8, prefetch=False).propose(batch)
+    assert not any(name.startswith(PREFETCH_THREAD) for name in threads)
+    whole = HfPolicy(checkpoint, batch_size=8, max_new_tokens=8).propose(batch)
+    assert on == off  # raw text, box and validity, in order
+    assert [p.text for p in on] == [p.text for p in whole]
+    assert len({p.text for p in on}) > 1  # the chunks do differ
+    assert not prefetch_threads()
