@@ -4,6 +4,7 @@
     python benchmarks/gpu_extract.py --device cpu --tiny          # smoke test, < 1 minute
     python benchmarks/gpu_extract.py --json out.json --rounds 3
     python benchmarks/gpu_extract.py --reader-batch 64 --prefetch both   # reader prefetch off vs on
+    python benchmarks/gpu_extract.py --shrink both --image-device both    # the image-input levers
 
 Builds two Idefics3 checkpoints of SmolVLM-256M size with random weights (SigLIP-B/16 at
 512 px, pixel shuffle 4 -> 64 image tokens, SmolLM2-135M-sized decoder: hidden 576, 30
@@ -17,10 +18,13 @@ utilisation sampled from `nvidia-smi` in a thread, and where each model's time g
 the rest of the calling thread's time (`*_other_s`: encoding, unless the reader's prefetch
 does it in its thread, waiting for it, decoding). The builders save the slow PIL image
 processor; `--image-processor` (default auto: torchvision's where it imports, as a real
-checkpoint loads) swaps it, see `hf_image_processor.py`. `--reader-batch` splits each
-batch's reader requests into calls of that many, so that `--prefetch` (the reader encodes
+checkpoint loads) swaps it, see `hf_image_processor.py`. `--reader-batch` / `--policy-batch` split
+each batch's requests into calls of that many, so that `--prefetch` (reader and policy encode
 the next call's inputs in a thread while the model runs) has something to overlap; `both`
-measures every batch size without, then with it. Random weights never stop early, so
+measures every batch size without, then with it. `--shrink off` feeds every request its
+full-resolution page as before `cropvlm.hf.image_inputs` (on: each distinct page resized once
+per call to the processor's own target); `--image-device cpu` keeps a torchvision image
+processor on the CPU (auto: on the GPU). Random weights never stop early, so
 every answer has the full `--reader-tokens` and every box `--policy-tokens` tokens (the
 lengths of a real `"[x1, y1, x2, y2]."` and a brief answer): speed does not depend on weights.
 
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -163,7 +168,8 @@ def build_checkpoints(folder: Path, tiny: bool) -> tuple[Path, Path]:
     return paths
 
 
-def measure_batch(policy, reader, specs, batch_pages, n_pages: int, prefetch: bool, args, seconds: dict) -> dict:
+def measure_batch(policy, reader, specs, batch_pages, n_pages: int, prefetch: bool, args, seconds: dict,
+                  shrink: bool = True, image_device: str = "auto") -> dict:
     """`args.rounds` batches of `n_pages` pages x the fields: one report row."""
     import torch
 
@@ -171,9 +177,16 @@ def measure_batch(policy, reader, specs, batch_pages, n_pages: int, prefetch: bo
 
     cuda = args.device.startswith("cuda")
     requests = n_pages * FIELDS_PER_PAGE
-    policy.batch_size = requests
+    policy.batch_size = min(args.policy_batch or requests, requests)
+    policy.prefetch = prefetch
     reader.batch_size = min(args.reader_batch or requests, requests)
     reader.prefetch = prefetch
+    for loaded in (policy._loaded, reader._loaded):
+        loaded.shrink_images, loaded.image_device = shrink, image_device
+    # Untimed rounds with this row's settings first: on an H100 the first row after loading ran
+    # up to 2x slower than the same settings later (kernels and allocator for new shapes).
+    for round_ in range(args.warmup_rounds):
+        crop_then_answer(batch_pages(n_pages, round_ * n_pages), specs, policy, reader)
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -201,9 +214,13 @@ def measure_batch(policy, reader, specs, batch_pages, n_pages: int, prefetch: bo
     return {
         "batch_requests": requests, "pages_per_batch": n_pages, "rounds": args.rounds,
         "reader_batch": reader.batch_size, "reader_calls": math.ceil(requests / reader.batch_size),
-        "prefetch": prefetch,
+        "policy_batch": policy.batch_size, "policy_calls": math.ceil(requests / policy.batch_size),
+        "prefetch": prefetch, "shrink": shrink, "image_device": image_device,
         "pages_per_s": round(pages_done / wall, 2), "answers_per_s": round(pages_done * len(specs) / wall, 1),
         "policy_s": round(policy_s, 3), "reader_s": round(reader_s, 3), "wall_s": round(wall, 3), **stages,
+        # pages/s if only model.generate took time (both models, as measured in this row)
+        "generate_only_pages_per_s": round(pages_done / max(seconds.get("policy_generate_s", 0.0)
+                                                            + seconds.get("reader_generate_s", 0.0), 1e-9), 1),
         "invalid_boxes": policy.invalid_count - invalid_before,
         "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
         **util,
@@ -212,9 +229,12 @@ def measure_batch(policy, reader, specs, batch_pages, n_pages: int, prefetch: bo
 
 def format_row(row: dict) -> str:
     return (
-        f"batch {row['batch_requests']:4d} ({row['pages_per_batch']:3d} pages x {FIELDS_PER_PAGE}), reader "
-        f"{row['reader_calls']} x {row['reader_batch']}, prefetch {'on ' if row['prefetch'] else 'off'}: "
-        f"{row['pages_per_s']:7.2f} pages/s  policy {row['policy_s']:6.2f} s  reader {row['reader_s']:6.2f} s  "
+        f"batch {row['batch_requests']:4d} ({row['pages_per_batch']:3d} pages x {FIELDS_PER_PAGE}), policy "
+        f"{row['policy_calls']} x {row['policy_batch']}, reader "
+        f"{row['reader_calls']} x {row['reader_batch']}, prefetch {'on ' if row['prefetch'] else 'off'}, "
+        f"shrink {'on ' if row['shrink'] else 'off'}, images on {row['image_device']}: "
+        f"{row['pages_per_s']:7.2f} pages/s (generate only {row['generate_only_pages_per_s']})  "
+        f"policy {row['policy_s']:6.2f} s  reader {row['reader_s']:6.2f} s  "
         f"peak {row['peak_gib']} GiB  util mean {row['util_mean']} max {row['util_max']} %\n" + "".join(
             f"    {name:6s} preprocess {row[f'{name}_preprocess_s']:6.2f} s  generate {row[f'{name}_generate_s']:6.2f} s"
             f"  other {row[f'{name}_other_s']:6.2f} s\n" for name in ("policy", "reader")
@@ -267,11 +287,18 @@ def run(args: argparse.Namespace) -> dict:
             if set(seconds) != {"policy_preprocess_s", "policy_generate_s", "reader_preprocess_s", "reader_generate_s"}:
                 raise SystemExit(f"stage timers saw only {sorted(seconds)}: do HfPolicy and HfReader still "
                                  "call scoring.encode and model.generate?")
-            for size in args.batch_sizes:
-                for prefetch in args.prefetch:
+            for size, prefetch, shrink, image_device in itertools.product(
+                    args.batch_sizes, args.prefetch, args.shrink, args.image_device):
+                try:
                     rows.append(measure_batch(policy, reader, specs, batch_pages, max(1, size // FIELDS_PER_PAGE),
-                                              prefetch, args, seconds))
-                    print(format_row(rows[-1]), flush=True)
+                                              prefetch, args, seconds, shrink, image_device))
+                except Exception as exc:  # noqa: BLE001 - one failing variant must not lose the others
+                    rows.append({"batch_requests": size, "prefetch": prefetch, "shrink": shrink,
+                                 "image_device": image_device, "error": f"{type(exc).__name__}: {exc}"})
+                    print(f"batch {size} prefetch {prefetch} shrink {shrink} images on {image_device}: "
+                          f"FAILED {rows[-1]['error']}", flush=True)
+                    continue
+                print(format_row(rows[-1]), flush=True)
         return {
             "device": torch.cuda.get_device_name() if cuda else "cpu",
             "torch": torch.__version__, "transformers": __import__("transformers").__version__,
@@ -294,6 +321,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-sizes", default=None, help="requests per call, comma separated "
                         "(default 64,128,256,512; --tiny: 8,16)")
     parser.add_argument("--rounds", type=int, default=2, help="timed batches per size")
+    parser.add_argument("--warmup-rounds", type=int, default=1, help="untimed batches before each row")
     parser.add_argument("--resolution", type=int, default=512, help="longest edge fed to the encoder")
     parser.add_argument("--policy-tokens", type=int, default=17, help='"[12, 34, 56, 78]." is ~17 tokens')
     parser.add_argument("--reader-tokens", type=int, default=8)
@@ -303,15 +331,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--image-processor", choices=CHOICES, default="auto", help=HELP)
     parser.add_argument("--reader-batch", type=int, default=None,
                         help="requests per reader call (default: the whole batch, one call)")
+    parser.add_argument("--policy-batch", type=int, default=None,
+                        help="requests per policy call (default: the whole batch, one call)")
     parser.add_argument("--prefetch", choices=("on", "off", "both"), default="on",
-                        help="the reader encodes its next call's inputs in a thread (both: off, then on)")
+                        help="policy and reader encode their next call's inputs in a thread (both: off, then on)")
+    parser.add_argument("--shrink", choices=("on", "off", "both"), default="on",
+                        help="each distinct page resized once to the processor's target (both: off, then on)")
+    parser.add_argument("--image-device", choices=("auto", "cpu", "both"), default="auto",
+                        help="where a torchvision image processor runs: auto = the model's GPU (both: cpu, then auto)")
     parser.add_argument("--json", default=None, help="also write the report here")
     args = parser.parse_args(argv)
     sizes = args.batch_sizes or ("8,16" if args.tiny else "64,128,256,512")
     args.batch_sizes = [int(s) for s in sizes.split(",")]
     args.prefetch = {"on": [True], "off": [False], "both": [False, True]}[args.prefetch]
-    if args.reader_batch is not None and args.reader_batch < 1:
-        parser.error("--reader-batch must be >= 1")
+    args.shrink = {"on": [True], "off": [False], "both": [False, True]}[args.shrink]
+    args.image_device = {"auto": ["auto"], "cpu": ["cpu"], "both": ["cpu", "auto"]}[args.image_device]
+    for name in ("reader_batch", "policy_batch"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
     args.dpi = args.dpi or (50 if args.tiny else 150)
     if args.tiny:
         args.unique_pages = min(args.unique_pages, 4)
