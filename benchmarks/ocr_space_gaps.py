@@ -26,18 +26,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cropvlm.box import Box  # noqa: E402
 from cropvlm.crops import resize_long_side  # noqa: E402
 from cropvlm.readers.ocr_engines import _rapidocr  # noqa: E402
+from cropvlm.readers.spaces import _touches_digit  # noqa: E402
 from cropvlm.render import RenderConfig, render_document  # noqa: E402
 from cropvlm.synthetic.dataset import write_dataset  # noqa: E402
 
 TEXT_FIELDS = ("company", "vendor", "address")
 
 
-def gap_ratios(folder: Path, budget: int) -> tuple[list[float], list[float]]:
+def char_class(char: str) -> str:
+    return "L" if char.isalpha() else "D" if char.isdigit() else "P"
+
+
+def gap_ratios(folder: Path, budget: int, fields: tuple[str, ...] = TEXT_FIELDS,
+               by_class: list | None = None) -> tuple[list[float], list[float]]:
+    """Gap / pitch at the gold's word boundaries and inside words; with `by_class`, also
+    appends `(classes, at_boundary, ratio)` per gap, classes the two characters' kinds
+    (`L` letter, `D` digit, `P` other): `LL`, `DL`, `PL`, ...; `LL (runs touch a digit)` where
+    the letter runs on both sides reach a digit (`47301PETALINGJAYA`)."""
     engine = _rapidocr()
     between, inside = [], []
     for row in (folder / "labels.jsonl").read_text().splitlines():
         label = json.loads(row)
-        if label["field"] not in TEXT_FIELDS or not label.get("box"):
+        if label["field"] not in fields or not label.get("box"):
             continue
         page = render_document((folder / label["doc"]).read_bytes(), RenderConfig(dpi=150)).pages[0]
         box = Box(*label["box"])
@@ -58,6 +68,11 @@ def gap_ratios(folder: Path, budget: int) -> tuple[list[float], list[float]]:
             pitch = statistics.median(gaps)
             for i, gap in enumerate(gaps):
                 (between if start + i + 1 in ends else inside).append(round(gap / pitch, 2))
+                if by_class is not None:
+                    classes = char_class(text[i]) + char_class(text[i + 1])
+                    if classes == "LL" and _touches_digit(text, i + 1):
+                        classes = "LL (runs touch a digit)"
+                    by_class.append((classes, start + i + 1 in ends, round(gap / pitch, 2)))
     return between, inside
 
 
@@ -66,14 +81,23 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1_000_003)
     parser.add_argument("--budget", type=int, default=384)
+    parser.add_argument("--fields", default=",".join(TEXT_FIELDS), help="comma-separated label fields")
     args = parser.parse_args()
+    by_class: list = []
     with tempfile.TemporaryDirectory() as folder:
         write_dataset(folder, args.documents, seed=args.seed)
-        between, inside = gap_ratios(Path(folder), args.budget)
+        between, inside = gap_ratios(Path(folder), args.budget, tuple(args.fields.split(",")), by_class)
     print(f"word boundaries ({len(between)}), gap / median pitch: {sorted(between)}")
     print(f"inside words ({len(inside)}): max {max(inside, default=0):.2f}, "
           f"{sum(r >= 1.45 for r in inside)} at >= 1.45; word boundaries at >= 1.45: "
           f"{sum(r >= 1.45 for r in between)}")
+    print("by the kinds of the two characters (L letter, D digit, P other):")
+    for classes in sorted({c for c, _, _ in by_class}):
+        at = [r for c, b, r in by_class if c == classes and b]
+        within = [r for c, b, r in by_class if c == classes and not b]
+        print(f"  {classes}: word boundaries {len(at)} ({sum(r >= 1.45 for r in at)} at >= 1.45, "
+              f"min {min(at, default=0):.2f}); inside words {len(within)} ({sum(r >= 1.45 for r in within)} "
+              f"at >= 1.45, max {max(within, default=0):.2f})")
 
 
 if __name__ == "__main__":
