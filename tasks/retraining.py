@@ -201,10 +201,12 @@ def train_candidate(job: RetrainJob, *, flow_run_id: str | None = None, on_step:
                       on_checkpoint=on_checkpoint, on_step=on_step)
         out = workdir / "candidate"
         shutil.rmtree(out, ignore_errors=True)
+        # No wall-clock seconds in the config (they go to `metrics`): a rerun after a crash past
+        # this point must register the very same candidate, and the registry compares configs.
         policy.extra_config = {**policy.extra_config, "trained": {
-            "judge": job.judge, "parent": parent_version, "settings": job.settings(), "data": data.counts,
-            "sft_steps": len(state.sft_curve), "grpo_steps": len(state.grpo_curve),
-            "train_seconds": round(state.seconds, 1)}}
+            "judge": job.judge, "parent": parent_version, "settings": job.settings(),
+            "data": _without_seconds(data.counts), "sft_steps": len(state.sft_curve),
+            "grpo_steps": len(state.grpo_curve)}}
         policy.save(out)
         curves_png(state.sft_curve, state.grpo_curve, out / "curves.png", title=f"{job.name}: SFT then GRPO")
         (out / "curves.json").write_text(json.dumps({"sft": state.sft_curve, "grpo": state.grpo_curve}))
@@ -223,6 +225,10 @@ def train_candidate(job: RetrainJob, *, flow_run_id: str | None = None, on_step:
         with sessions.begin() as session:
             registry.finish_training_run(session, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _without_seconds(counts: dict) -> dict:
+    return {k: _without_seconds(v) if isinstance(v, dict) else v for k, v in counts.items() if k != "seconds"}
 
 
 def _initial_policy(job: RetrainJob, parent, workdir: Path):

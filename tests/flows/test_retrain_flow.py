@@ -95,6 +95,29 @@ def test_a_failed_run_leaves_the_promoted_policy_and_resumes_from_its_checkpoint
     assert [p["step"] for p in curves["sft"]] == [0, 1, 2, 3] and [p["step"] for p in curves["grpo"]] == [0, 1]
 
 
+def test_a_rerun_after_the_candidate_was_registered_registers_the_same_one(tmp_path):
+    """The worker died after registering (say, while evaluating): the rerun's candidate is the
+    same version with the same config, so registering it again is a no-op, not a conflict."""
+    from storage.db import upgrade_database
+    from tasks.retraining import RetrainJob, train_candidate
+    from flows.retrain import train_config
+
+    db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade_database(db_url)
+    job = RetrainJob(database_url=db_url, artifacts_uri=str(tmp_path / "artifacts"), judge=JUDGE, init="scratch",
+                     synthetic_documents=3, use_labels=False, model=SMALL_MODEL, train=train_config(SHORT),
+                     workdir=str(tmp_path / "work"))
+    first = train_candidate(job)
+    again = train_candidate(job)
+    assert again["version"] == first["version"] and again["artifact_uri"] == first["artifact_uri"]
+    with get_session_factory(db_url).begin() as session:
+        (version,) = registry.list_versions(session)
+    assert version.version == first["version"] and version.status == "candidate"
+    trained = version.config["trained"]
+    assert "train_seconds" not in trained and "seconds" not in json.dumps(trained["data"])
+    assert "train_seconds" in version.metrics  # where the timing goes
+
+
 def _any_hash(session):
     from sqlalchemy import select
 
