@@ -5,18 +5,25 @@ the crop is cut from the full-resolution page, and the reader answers from page 
 batched call). Pages may come from many documents; batching across documents is what keeps
 a GPU busy. Then, per document and field, the most confident page's answer is marked best;
 every candidate is kept.
+
+Where both models run as `Job`s with prefetch (the Hugging Face backends, see
+`cropvlm.jobs`) and the policy needs more than one call, the calls interleave: the policy
+generates for wave k + 1 of `policy.batch_size` requests while the reader's inputs for wave k
+are encoded (GPU order P1, P2, R1, P3, R2, ...), so the reader's first encode is hidden too.
+Boxes, crops and answers are those of the plain order (tested).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from PIL import Image
 
 from cropvlm.box import Box
 from cropvlm.crops import cut_crop
+from cropvlm.jobs import Job, run_jobs
 from cropvlm.policies.base import CropRequest, Policy, Proposal
 from cropvlm.readers.base import Answer, Reader, ReadRequest
 from cropvlm.templates import FieldSpec
@@ -54,7 +61,8 @@ class BatchResult:
 
 
 def crop_then_answer(
-    pages: Sequence[PageRef], fields: Sequence[FieldSpec], policy: Policy, reader: Reader
+    pages: Sequence[PageRef], fields: Sequence[FieldSpec], policy: Policy, reader: Reader, *,
+    interleave: bool = True,
 ) -> BatchResult:
     if not pages or not fields:
         return BatchResult([], 0.0, 0.0)
@@ -63,19 +71,19 @@ def crop_then_answer(
         CropRequest(page.image, spec.question, spec.field, page.gold_boxes.get(spec.field))
         for page, spec in pairs
     ]
-    started = time.perf_counter()
-    proposals = policy.propose(requests)
-    policy_seconds = time.perf_counter() - started
-    if len(proposals) != len(requests):
-        raise RuntimeError(f"policy {policy.version} returned {len(proposals)} boxes for {len(requests)} requests")
-
-    crops = [crop_for(page.image, proposal) for (page, _), proposal in zip(pairs, proposals)]
-    read_requests = [ReadRequest(page.image, crop, spec) for (page, spec), (crop, _) in zip(pairs, crops)]
-    started = time.perf_counter()
-    answers = reader.answer(read_requests)
-    reader_seconds = time.perf_counter() - started
-    if len(answers) != len(read_requests):
-        raise RuntimeError(f"reader {reader.version} returned {len(answers)} answers for {len(read_requests)} requests")
+    if interleave and interleaves(policy, reader, len(requests)):
+        proposals, crops, answers, seconds = _interleaved(pairs, requests, policy, reader)
+        policy_seconds, reader_seconds = seconds.get("policy", 0.0), seconds.get("reader", 0.0)
+    else:
+        started = time.perf_counter()
+        proposals = policy.propose(requests)
+        policy_seconds = time.perf_counter() - started
+        _check(f"policy {policy.version}", "boxes", proposals, requests)
+        crops = [crop_for(page.image, proposal) for (page, _), proposal in zip(pairs, proposals)]
+        started = time.perf_counter()
+        answers = reader.answer(_read_requests(pairs, crops))
+        reader_seconds = time.perf_counter() - started
+    _check(f"reader {reader.version}", "answers", answers, requests)
 
     share = (policy_seconds + reader_seconds) / len(pairs)
     results = [
@@ -83,6 +91,47 @@ def crop_then_answer(
         for (page, spec), proposal, (crop, pixels), answer in zip(pairs, proposals, crops, answers)
     ]
     return BatchResult(mark_best(results), policy_seconds, reader_seconds)
+
+
+def interleaves(policy, reader, requests: int) -> bool:
+    """Whether `crop_then_answer` interleaves the two models' calls (see the module doc)."""
+    return (callable(getattr(policy, "jobs", None)) and callable(getattr(reader, "jobs", None))
+            and getattr(policy, "prefetch", False) and getattr(reader, "prefetch", False)
+            and requests > getattr(policy, "batch_size", requests))
+
+
+def _interleaved(pairs, requests, policy, reader):
+    proposals: list[Proposal] = []
+    answers: list[Answer] = []
+    crops: list[tuple[Image.Image | None, tuple[int, int, int, int] | None]] = []
+    size = policy.batch_size
+    waves = [range(start, min(start + size, len(requests))) for start in range(0, len(requests), size)]
+
+    def reader_jobs(wave: range) -> Iterator[Job]:
+        # taken by run_jobs after the wave's policy call has finished (it ran two calls before)
+        _check(f"policy {policy.version}", "boxes", proposals[: wave.stop], requests[: wave.stop])
+        cut = [crop_for(pairs[i][0].image, proposals[i]) for i in wave]
+        crops.extend(cut)
+        yield from reader.jobs(_read_requests([pairs[i] for i in wave], cut), answers)
+
+    def schedule() -> Iterator[Job]:
+        yield from policy.jobs(requests[waves[0].start : waves[0].stop], proposals)
+        for k, wave in enumerate(waves):
+            if k + 1 < len(waves):
+                yield from policy.jobs(requests[waves[k + 1].start : waves[k + 1].stop], proposals)
+            yield from reader_jobs(wave)
+
+    seconds = run_jobs(schedule(), prefetch=True)
+    return proposals, crops, answers, seconds
+
+
+def _read_requests(pairs, crops) -> list[ReadRequest]:
+    return [ReadRequest(page.image, crop, spec, crop_box=pixels) for (page, spec), (crop, pixels) in zip(pairs, crops)]
+
+
+def _check(version: str, what: str, got: Sequence, requests: Sequence) -> None:
+    if len(got) != len(requests):
+        raise RuntimeError(f"{version} returned {len(got)} {what} for {len(requests)} requests")
 
 
 def mark_best(results: Sequence[FieldResult]) -> list[FieldResult]:

@@ -23,6 +23,14 @@ when the image processor is torchvision-backed, else the CPU; "cpu": always the 
 H100 this doubled the extract path's throughput (12.7 -> 27.0 pages/s, reports/gpu_throughput).
 On CUDA transformers resizes with BICUBIC where the checkpoint asks for LANCZOS (it warns):
 pixels differ slightly from CPU processing.
+
+`device_images`: where the image processor runs on the GPU, what is left on the CPU is
+turning PIL images into tensors: transformers copies every image to an array, permutes it to
+channels-first with a strided copy and uploads it, once per *request* (every field of a page,
+and the reader's page and crop). Here each distinct page is converted and uploaded once per
+call (channels-first by a view, the copy runs on the GPU), and a crop whose page region is
+known (`ReadRequest.crop_box`) is a slice of its page's tensor: no CPU copy at all. Pixels are
+those of the PIL images (tested); the processor gets channels-first uint8 tensors.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 MIN_IMAGE_SIDE = 28  # smaller crops are upscaled (Qwen2-VL's patch grid needs at least this)
@@ -106,3 +115,32 @@ def processor_device(loaded: Any) -> Any | None:
     if loaded.image_device == "cpu" or backend != "torchvision" or loaded.device.type == "cpu":
         return None
     return loaded.device
+
+
+Region = tuple[Image.Image, tuple[int, int, int, int]]  # (page, pixel box left, top, right, bottom)
+
+
+def device_images(rows: Sequence[Sequence[Image.Image]], device: Any,
+                  regions: dict[int, Region] | None = None) -> list[list[Any]]:
+    """`rows` as channels-first uint8 tensors on `device`: each distinct image (by identity)
+    converted once; an image whose `id` is in `regions` (a crop cut from a page at a pixel
+    box) sliced from its page's tensor when the box matches its size and is not too small for
+    `prepare_image` to enlarge. The same input object maps to the same tensor."""
+    import torch
+
+    done: dict[int, Any] = {}
+    regions = regions or {}
+
+    def one(image: Image.Image):
+        key = id(image)
+        if key not in done:
+            page, (left, top, right, bottom) = regions.get(key, (None, (0, 0, 0, 0)))
+            if (page is not None and image.size == (right - left, bottom - top)
+                    and min(image.size) >= MIN_IMAGE_SIDE and 0 <= left and 0 <= top
+                    and right <= page.width and bottom <= page.height):
+                done[key] = one(page)[:, top:bottom, left:right]
+            else:  # np.array: one writable copy; the permute is a view, made contiguous on the device
+                done[key] = torch.from_numpy(np.array(prepare_image(image))).to(device).permute(2, 0, 1)
+        return done[key]
+
+    return [[one(image) for image in row] for row in rows]

@@ -46,9 +46,13 @@ class Loaded:
     fingerprint: str  # short hash of the checkpoint (config + weights sizes, or revision)
     # How images reach the processor (see cropvlm.hf.image_inputs): each distinct page shrunk
     # once to the processor's own resize target; a torchvision image processor on the
-    # model's device ("auto") or on the CPU ("cpu").
+    # model's device ("auto") or on the CPU ("cpu"); there, each distinct page converted to a
+    # tensor on the device once per call and crops sliced from it (`image_tensors`).
     shrink_images: bool = True
     image_device: str = "auto"
+    image_tensors: bool = True
+    # CUDA: inputs encoded ahead (prefetch) on a side stream, not behind generate (scoring.encode_ahead)
+    side_stream: bool = True
 
 
 _CACHE: dict[tuple, Loaded] = {}

@@ -28,7 +28,7 @@ import copy
 import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import torch
@@ -36,7 +36,7 @@ from PIL import Image
 
 from cropvlm.box import Box
 from cropvlm.hf import loading, prompts, scoring
-from cropvlm.hf.prefetch import map_prefetched
+from cropvlm.jobs import Job, run_jobs
 from cropvlm.policies.base import CropRequest, Proposal, proposal_from_text
 from cropvlm.training.samples import PolicySamples
 
@@ -94,28 +94,39 @@ class HfPolicy:
     # --- inference ---------------------------------------------------------------------
     def propose(self, requests: Sequence[CropRequest]) -> list[Proposal]:
         proposals: list[Proposal] = []
-        tokenizer = self._loaded.processor.tokenizer
-        starts = range(0, len(requests), self.batch_size)
-        # as HfReader.answer: token ids read before the prefetch thread, decoding after it
-        stops, pad = sorted(scoring.stop_ids(self._loaded)), scoring.pad_id(self._loaded)
+        run_jobs(self.jobs(requests, proposals), prefetch=self.prefetch)
+        return proposals
 
-        def encode(start: int):
-            texts, images = self._inputs(requests[start : start + self.batch_size])
-            return scoring.encode(self._loaded, texts, images, padding_side="left")
+    def jobs(self, requests: Sequence[CropRequest], out: list[Proposal]) -> Iterator[Job]:
+        """`propose` as model calls of `batch_size` requests (see `cropvlm.jobs`): each
+        call's proposals are appended to `out` in order as it finishes."""
+        tokenizer = self._loaded.processor.tokenizer
+        # token ids read here, before any prefetch thread; decoding in `finish`, outside it
+        stops, pad = sorted(scoring.stop_ids(self._loaded)), scoring.pad_id(self._loaded)
 
         def generate(batch) -> tuple[torch.Tensor, torch.Tensor]:
             out = scoring.generate_encoded(self._loaded, batch, stops=stops, pad=pad,
                                            max_new_tokens=self.max_new_tokens, with_logprobs=False)
             return out.tokens.cpu(), out.ends.cpu()
 
-        for tokens, ends in map_prefetched(encode, generate, starts, prefetch=self.prefetch):
-            for row, end in zip(tokens, ends, strict=True):
-                text = tokenizer.decode(row[: int(end)], skip_special_tokens=True).strip()
-                proposal = proposal_from_text(text)
+        def finish(chunk: Sequence[CropRequest], generated: tuple[torch.Tensor, torch.Tensor]) -> None:
+            for request, row, end in zip(chunk, *generated, strict=True):
+                proposal = self.proposal(tokenizer.decode(row[: int(end)], skip_special_tokens=True).strip(), request)
                 self.invalid_count += not proposal.valid
-                proposals.append(proposal)
-        self.proposed_count += len(requests)
-        return proposals
+                out.append(proposal)
+            self.proposed_count += len(chunk)
+
+        for start in range(0, len(requests), self.batch_size):
+            chunk = requests[start : start + self.batch_size]
+            yield Job(partial(self._encode, chunk), generate, partial(finish, chunk), name="policy")
+
+    def _encode(self, requests: Sequence[CropRequest]):
+        texts, images = self._inputs(requests)
+        return scoring.encode_ahead(self._loaded, texts, images, padding_side="left")
+
+    def proposal(self, text: str, request: CropRequest) -> Proposal:
+        """The proposal for the model's output `text` (the full page where it does not parse)."""
+        return proposal_from_text(text)
 
     # --- training ----------------------------------------------------------------------
     def sample(self, requests: Sequence[CropRequest], num_samples: int = 6, temperature: float = 0.8,

@@ -16,8 +16,8 @@ processor settings, the most it is configured for (the evaluation's full-resolut
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from functools import cached_property
+from collections.abc import Iterator, Sequence
+from functools import cached_property, partial
 from typing import Any
 
 import torch
@@ -25,7 +25,7 @@ from PIL import Image
 
 from cropvlm.crops import budget_size
 from cropvlm.hf import loading, prompts, scoring
-from cropvlm.hf.prefetch import map_prefetched
+from cropvlm.jobs import Job, run_jobs
 from cropvlm.normalize import normalize_value
 from cropvlm.readers.base import Answer, ReadRequest
 from cropvlm.templates import FieldSpec
@@ -95,26 +95,32 @@ class HfReader:
 
     # --- answering ---------------------------------------------------------------------
     def answer(self, requests: Sequence[ReadRequest]) -> list[Answer]:
-        starts = range(0, len(requests), self.batch_size)
-        # Token ids read before the prefetch thread starts and answers decoded after it stops:
+        answers: list[Answer] = []
+        run_jobs(self.jobs(requests, answers), prefetch=self.prefetch)
+        return answers
+
+    def jobs(self, requests: Sequence[ReadRequest], out: list[Answer]) -> Iterator[Job]:
+        """`answer` as model calls of `batch_size` requests (see `cropvlm.jobs`): each
+        call's answers are appended to `out` in order as it finishes."""
+        # Token ids read here, before any prefetch thread, and answers decoded in `finish`:
         # a fast tokenizer used from two threads at once can fail with "Already borrowed".
         stops, pad = sorted(scoring.stop_ids(self._loaded)), scoring.pad_id(self._loaded)
 
-        def encode(start: int):
-            chunk = requests[start : start + self.batch_size]
+        def encode(start: int, chunk: Sequence[ReadRequest]):
             try:
                 texts, images = self._inputs([r.page for r in chunk], [r.crop for r in chunk],
                                              [r.spec.question for r in chunk])
-                return scoring.encode(self._loaded, texts, images, padding_side="left")
+                regions = {id(r.crop): (r.page, r.crop_box) for r in chunk if r.crop is not None and r.crop_box}
+                return scoring.encode_ahead(self._loaded, texts, images, padding_side="left", regions=regions)
             except Exception as exc:  # re-raised as is; the note says which requests
                 exc.add_note(f"HfReader: encoding requests {start}-{start + len(chunk) - 1} "
                              f"(of {len(requests)}) failed")
                 raise
 
-        outputs = map_prefetched(encode, lambda batch: self._generate(batch, stops, pad), starts,
-                                 prefetch=self.prefetch)
-        return [answer for start, out in zip(starts, outputs, strict=True)
-                for answer in self._decode(requests[start : start + self.batch_size], out)]
+        for start in range(0, len(requests), self.batch_size):
+            chunk = requests[start : start + self.batch_size]
+            yield Job(partial(encode, start, chunk), partial(self._generate, stops=stops, pad=pad),
+                      lambda generated, chunk=chunk: out.extend(self._decode(chunk, generated)), name="reader")
 
     @torch.no_grad()
     def _generate(self, batch: Any, stops: list[int], pad: int) -> scoring.Generated:

@@ -13,6 +13,7 @@ completions with log-probs for GRPO). Two padding rules, each chosen for exactne
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from cropvlm.hf.image_inputs import processor_device, shrink_once
+from cropvlm.hf.image_inputs import Region, device_images, processor_device, shrink_once
 from cropvlm.hf.loading import Loaded
 
 def stop_ids(loaded: Loaded) -> set[int]:
@@ -41,19 +42,67 @@ def pad_id(loaded: Loaded) -> int:
     return min(stop_ids(loaded)) if stop_ids(loaded) else 0
 
 
-def encode(loaded: Loaded, prompts: Sequence[str], images: Sequence[Sequence[Image.Image]], padding_side: str):
-    """Processor inputs on the model's device; floating tensors in the model's dtype."""
+def encode(loaded: Loaded, prompts: Sequence[str], images: Sequence[Sequence[Image.Image]], padding_side: str,
+           regions: dict[int, Region] | None = None):
+    """Processor inputs on the model's device; floating tensors in the model's dtype.
+    `regions`: crops' page and pixel box by `id(crop)` (sliced on the device, see
+    `image_inputs.device_images`)."""
     processor, tok = loaded.processor, loaded.processor.tokenizer
-    rows = shrink_once(loaded, images)  # each distinct page resized once, not once per field
+    device = processor_device(loaded)
+    if device is not None and loaded.image_tensors:
+        rows: Any = device_images(images, device, regions)  # each distinct page uploaded once
+    else:
+        rows = shrink_once(loaded, images)  # each distinct page resized once, not once per field
     image_arg: Any = rows if loaded.family == "idefics3" else [i for row in rows for i in row]
     # A template that writes the BOS itself must not get a second one from the tokenizer.
     bos = tok.bos_token
     add_special = not (bos and all(p.startswith(bos) for p in prompts))
-    device = processor_device(loaded)
     kwargs: dict[str, Any] = {"device": device} if device is not None and image_arg else {}
     batch = processor(text=list(prompts), images=image_arg or None, padding=True, padding_side=padding_side,
                       return_tensors="pt", add_special_tokens=add_special, **kwargs)  # per call: thread-safe
     return batch.to(loaded.device).to(loaded.dtype)  # BatchFeature casts floating tensors only
+
+
+@dataclass
+class Encoded:
+    """Inputs encoded on a side CUDA stream; `ready` is recorded on that stream after them."""
+
+    batch: Any
+    ready: Any  # torch.cuda.Event
+    device: Any  # torch.device of the model
+
+
+_STREAMS = threading.local()  # one side stream per thread and device
+
+
+def encode_ahead(loaded: Loaded, prompts: Sequence[str], images: Sequence[Sequence[Image.Image]],
+                 padding_side: str, regions: dict[int, Region] | None = None):
+    """`encode` for a batch that `generate_encoded` runs later, maybe while the model runs the
+    one before (the prefetch thread). On CUDA the processor's uploads and kernels go to this
+    thread's own stream: on the default stream every page upload would wait for the
+    generation queued ahead of it, and its kernels would queue between generate's. Returns an
+    `Encoded` there (`generate_encoded` makes the model's stream wait for it), else `encode`'s
+    batch."""
+    if loaded.device.type != "cuda" or not loaded.side_stream:
+        return encode(loaded, prompts, images, padding_side, regions=regions)
+    streams = _STREAMS.__dict__.setdefault("by_device", {})
+    stream = streams.get(loaded.device) or streams.setdefault(loaded.device, torch.cuda.Stream(loaded.device))
+    with torch.cuda.stream(stream):
+        batch = encode(loaded, prompts, images, padding_side, regions=regions)
+        ready = torch.cuda.Event()
+        ready.record(stream)
+    return Encoded(batch, ready, loaded.device)
+
+
+def _ready(batch: Any) -> Any:
+    if not isinstance(batch, Encoded):
+        return batch
+    current = torch.cuda.current_stream(batch.device)
+    current.wait_event(batch.ready)
+    for value in batch.batch.values():  # made on the side stream, used on this one: keep their memory
+        if torch.is_tensor(value) and value.is_cuda:
+            value.record_stream(current)
+    return batch.batch
 
 
 @dataclass
@@ -80,7 +129,8 @@ def generate_encoded(loaded: Loaded, batch: Any, *, stops: Sequence[int], pad: i
                      with_logprobs: bool = True) -> Generated:
     """`generate` on a batch `encode`d beforehand (possibly in another thread); `stops` and
     `pad` come from `stop_ids` / `pad_id`, read by the caller: the tokenizer is not touched
-    here, so encoding the next batch may run beside this call."""
+    here, so encoding the next batch may run beside this call. `batch` may be `encode_ahead`'s."""
+    batch = _ready(batch)
     kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, do_sample=do_sample,
                                   num_return_sequences=num_return_sequences, pad_token_id=pad,
                                   eos_token_id=list(stops) or None,

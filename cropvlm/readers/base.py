@@ -16,6 +16,9 @@ class ReadRequest:
     page: Image.Image  # full-resolution page, RGB; requests of one page share this object
     crop: Image.Image | None  # region cut from `page` at full resolution; None = no crop
     spec: FieldSpec  # question, answer type and aliases
+    # where `crop` lies in `page`, in pixels (left, top, right, bottom), when it was cut there:
+    # a GPU reader slices the crop from the page it already uploaded instead of converting it
+    crop_box: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)

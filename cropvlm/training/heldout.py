@@ -27,7 +27,8 @@ def evaluate_policies(policies: Mapping[str, Policy], examples: ExampleSet, read
         for name, policy in policies.items():
             requests = [CropRequest(p, e.spec.question, e.spec.field, e.gold_box) for p, e in zip(pages, batch)]
             proposals = policy.propose(requests)
-            reads = [ReadRequest(p, crop_for(p, prop)[0], e.spec) for p, prop, e in zip(pages, proposals, batch)]
+            cut = [crop_for(p, prop) for p, prop in zip(pages, proposals)]
+            reads = [ReadRequest(p, crop, e.spec, crop_box=pixels) for p, (crop, pixels), e in zip(pages, cut, batch)]
             for answer, example in zip(reader.answer(reads), batch):
                 totals[name][0] += exact_match(answer.text, example.answer, example.spec.type)
                 totals[name][1] += anls(answer.text, example.answer)

@@ -31,8 +31,10 @@ class ReaderJudge:
     def __call__(self, batch: Sequence[Example], samples: PolicySamples) -> RewardBatch:
         rows = [batch[g] for g in samples.group]
         pages = [self.examples.pages.page(e.doc, e.page_number) for e in rows]
-        crops = [crop_for(page, proposal)[0] for page, proposal in zip(pages, samples.proposals)]
-        requests = [ReadRequest(page, crop, e.spec) for page, crop, e in zip(pages, crops, rows)]
+        cut = [crop_for(page, proposal) for page, proposal in zip(pages, samples.proposals)]
+        crops = [crop for crop, _ in cut]
+        requests = [ReadRequest(page, crop, e.spec, crop_box=pixels)
+                    for page, (crop, pixels), e in zip(pages, cut, rows)]
         try:
             answers = self.reader.answer(requests)
         except Exception as exc:  # noqa: BLE001 - any reader failure stops training cleanly

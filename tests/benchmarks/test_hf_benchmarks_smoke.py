@@ -50,7 +50,24 @@ def test_gpu_extract_reports_a_row_per_setting_with_its_time_split(offline_hub, 
         assert row["pages_per_s"] > 0 and row["policy_calls"] == row["reader_calls"] == 2
         assert row["generate_only_pages_per_s"] >= row["pages_per_s"]  # the models alone are never slower
         assert row["policy_generate_s"] > 0 and row["reader_preprocess_s"] > 0
+        assert row["reader_crop_share"] == 1.0  # random boxes replaced: the reader reads page + crop
     assert (tmp_path / "r.json").read_text().startswith("{")
+
+
+def test_gpu_extract_variants_are_rows_with_exactly_those_settings(offline_hub, tmp_path):
+    module = load("gpu_extract")
+    report = module.main([
+        "--device", "cpu", "--tiny", "--rounds", "1", "--warmup-rounds", "0", "--boxes", "policy",
+        "--variant", "batch=8,policy_batch=4,tensors=off", "--variant", "batch=4,prefetch=off,tokenizer_threads=on",
+        "--variant", "batch=8,policy_batch=4,reader_batch=2,interleave=off",
+    ])
+    got = [(r["batch_requests"], r["policy_calls"], r["reader_calls"], r["tensors"], r["prefetch"],
+            r["tokenizer_threads"], r["interleaved"]) for r in report["rows"]]
+    assert got == [(8, 2, 2, False, True, False, True), (4, 1, 1, True, False, True, False),
+                   (8, 2, 4, True, True, False, False)]
+    assert all(r["reader_crop_share"] == 0.0 for r in report["rows"])  # random boxes: page only
+    with pytest.raises(SystemExit, match="unknown setting"):
+        module.parse_variant("batch=8,colour=red", {})
 
 
 def test_hf_encode_times_both_inputs_with_and_without_shrinking(offline_hub):
