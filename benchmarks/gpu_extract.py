@@ -158,13 +158,15 @@ def stage_seconds(models: dict[str, Any]) -> Iterator[dict[str, float]]:
     encode = scoring.encode
     scoring.encode = timed(encode, lambda args: f"{names[id(args[0].model)]}_preprocess_s")  # args[0]: Loaded
     for name, model in models.items():
-        model.generate = timed(model.generate, lambda args, name=name: f"{name}_generate_s")
+        # the vision encoder run before `generate` (scoring.vision_once) counts as generation too
+        for method in ("generate", "get_image_features"):
+            setattr(model, method, timed(getattr(model, method), lambda args, name=name: f"{name}_generate_s"))
     try:
         yield seconds
     finally:
         scoring.encode = encode
         for model in models.values():
-            del model.generate  # the class's method again
+            del model.generate, model.get_image_features  # the class's methods again
 
 
 def synthetic_pages(count: int, dpi: int):
@@ -209,7 +211,7 @@ def build_checkpoints(folder: Path, tiny: bool) -> tuple[Path, Path]:
 SETTINGS = {  # a row's settings: flag defaults, overridden per --variant
     "batch": int, "prefetch": "on_off", "shrink": "on_off", "image_device": str, "tensors": "on_off",
     "policy_batch": int, "reader_batch": int, "tokenizer_threads": "on_off", "interleave": "on_off",
-    "boxes": str, "side_stream": "on_off",
+    "boxes": str, "side_stream": "on_off", "vision_once": "on_off",
 }
 
 
@@ -247,7 +249,7 @@ def measure_batch(policy, reader, specs, batch_pages, setting: dict, args, secon
     reader.prefetch = prefetch
     for loaded in (policy._loaded, reader._loaded):
         loaded.shrink_images, loaded.image_device, loaded.image_tensors = shrink, image_device, tensors
-        loaded.side_stream = setting["side_stream"]
+        loaded.side_stream, loaded.vision_once = setting["side_stream"], setting["vision_once"]
     # Read by the tokenizers library at each batch encode: its own threads for the prompts' tokens.
     os.environ["TOKENIZERS_PARALLELISM"] = "true" if setting["tokenizer_threads"] else "false"
     if setting["boxes"] not in ("fixed", "policy"):
@@ -295,6 +297,7 @@ def measure_batch(policy, reader, specs, batch_pages, setting: dict, args, secon
         "policy_batch": policy.batch_size, "policy_calls": math.ceil(requests / policy.batch_size),
         "prefetch": prefetch, "shrink": shrink, "image_device": image_device, "tensors": tensors,
         "tokenizer_threads": setting["tokenizer_threads"], "side_stream": setting["side_stream"],
+        "vision_once": setting["vision_once"],
         "interleaved": interleave and interleaves(policy, reader, requests),
         "boxes": setting["boxes"], "reader_crop_share": round(crops / (requests * args.rounds), 3),
         "pages_per_s": round(pages_done / wall, 2), "answers_per_s": round(pages_done * len(specs) / wall, 1),
@@ -316,6 +319,7 @@ def format_row(row: dict) -> str:
         f"shrink {'on ' if row['shrink'] else 'off'}, images on {row['image_device']}, "
         f"tensors {'on ' if row['tensors'] else 'off'}, tokenizer threads "
         f"{'on ' if row['tokenizer_threads'] else 'off'}, side stream {'on ' if row['side_stream'] else 'off'}, "
+        f"vision once {'on ' if row['vision_once'] else 'off'}, "
         f"interleaved {'yes' if row['interleaved'] else 'no '}, "
         f"crops {row['reader_crop_share']:.0%}: "
         f"{row['pages_per_s']:7.2f} pages/s (generate only {row['generate_only_pages_per_s']})  "
@@ -437,6 +441,8 @@ def main(argv: list[str] | None = None) -> dict:
                              "(cropvlm.pipeline); off: all policy calls, then all reader calls")
     parser.add_argument("--side-stream", choices=("on", "off"), default="on",
                         help="CUDA: inputs encoded ahead on a side stream (scoring.encode_ahead); off: the default stream")
+    parser.add_argument("--vision-once", choices=("on", "off"), default="on",
+                        help="each distinct image through the vision encoder once per call (scoring.vision_once)")
     parser.add_argument("--variant", action="append", default=None, metavar="KEY=VALUE,...",
                         help="one row with these settings over the flags' (repeatable; replaces the product "
                              f"of the flags): {', '.join(SETTINGS)}, e.g. batch=1024,tensors=off,policy_batch=512")
@@ -451,7 +457,8 @@ def main(argv: list[str] | None = None) -> dict:
     args.tokenizer_threads = {"on": [True], "off": [False], "both": [False, True]}[args.tokenizer_threads]
     keys = ("batch", "prefetch", "shrink", "image_device", "tensors", "tokenizer_threads")
     product = [dict(zip(keys, values), policy_batch=args.policy_batch, reader_batch=args.reader_batch,
-                    interleave=args.interleave == "on", boxes=args.boxes, side_stream=args.side_stream == "on")
+                    interleave=args.interleave == "on", boxes=args.boxes, side_stream=args.side_stream == "on",
+                    vision_once=args.vision_once == "on")
                for values in itertools.product(args.batch_sizes, args.prefetch, args.shrink, args.image_device,
                                                args.tensors, args.tokenizer_threads)]
     args.variants = [parse_variant(v, product[0]) for v in args.variant] if args.variant else product

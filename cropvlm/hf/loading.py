@@ -53,6 +53,8 @@ class Loaded:
     image_tensors: bool = True
     # CUDA: inputs encoded ahead (prefetch) on a side stream, not behind generate (scoring.encode_ahead)
     side_stream: bool = True
+    # Idefics3, one tile per image: each distinct image encoded once per call (scoring.vision_once)
+    vision_once: bool = True
 
 
 _CACHE: dict[tuple, Loaded] = {}

@@ -84,14 +84,78 @@ def encode_ahead(loaded: Loaded, prompts: Sequence[str], images: Sequence[Sequen
     `Encoded` there (`generate_encoded` makes the model's stream wait for it), else `encode`'s
     batch."""
     if loaded.device.type != "cuda" or not loaded.side_stream:
-        return encode(loaded, prompts, images, padding_side, regions=regions)
+        return vision_once(loaded, encode(loaded, prompts, images, padding_side, regions=regions), images)
     streams = _STREAMS.__dict__.setdefault("by_device", {})
     stream = streams.get(loaded.device) or streams.setdefault(loaded.device, torch.cuda.Stream(loaded.device))
     with torch.cuda.stream(stream):
-        batch = encode(loaded, prompts, images, padding_side, regions=regions)
+        batch = vision_once(loaded, encode(loaded, prompts, images, padding_side, regions=regions), images)
         ready = torch.cuda.Event()
         ready.record(stream)
     return Encoded(batch, ready, loaded.device)
+
+
+def one_tile_per_image(loaded: Loaded) -> bool:
+    """Idefics3 splits no image into tiles: every image is one encoder input (SmolVLM at 512)."""
+    ip = loaded.processor.image_processor
+    if loaded.family != "idefics3":
+        return False
+    if not getattr(ip, "do_image_splitting", True):
+        return True
+    longest, tile = (ip.size or {}).get("longest_edge"), (getattr(ip, "max_image_size", None) or {}).get("longest_edge")
+    return bool(longest and tile and longest <= tile)
+
+
+def vision_once(loaded: Loaded, batch: Any, images: Sequence[Sequence[Any]]) -> Any:
+    """`batch` with each distinct image's pixels once, for `generate_encoded` to encode each
+    distinct image once: a page asked 4 questions went through the vision encoder 4 times
+    (policy) or 4 times beside its crops (reader), the larger part of the GPU's work.
+
+    Idefics3 with one tile per image only (else `batch` as it is): `pixel_values` becomes the
+    distinct images `[D, 1, 3, H, W]` (first occurrence, by identity in `images`), and
+    `image_index` says which one each image token block of the prompts gets, in order."""
+    if not loaded.vision_once or not one_tile_per_image(loaded) or "pixel_values" not in batch:
+        return batch
+    pixels, mask = batch["pixel_values"], batch.get("pixel_attention_mask")
+    seq_len = getattr(loaded.processor, "image_seq_len", None)
+    image_tokens = int((batch["input_ids"] == unwrap(loaded.model).config.image_token_id).sum())
+    count = sum(len(row) for row in images)
+    if mask is None or pixels.dim() != 5 or not seq_len or image_tokens != count * seq_len:
+        return batch  # not the layout this relies on: nothing changed
+    first: dict[int, int] = {}
+    picks: list[tuple[int, int]] = []
+    index: list[int] = []
+    for b, row in enumerate(images):
+        for j, image in enumerate(row):
+            k = first.setdefault(id(image), len(first))
+            if k == len(picks):
+                picks.append((b, j))
+            index.append(k)
+    rows_, slots = (torch.tensor(v, device=pixels.device) for v in zip(*picks))
+    out = {k: v for k, v in batch.items() if k not in ("pixel_values", "pixel_attention_mask")}
+    out.update(pixel_values=pixels[rows_, slots][:, None], pixel_attention_mask=mask[rows_, slots][:, None],
+               image_index=torch.tensor(index, device=pixels.device))
+    return out
+
+
+def _encoded_images(loaded: Loaded, pixels: torch.Tensor, mask: torch.Tensor, index: torch.Tensor) -> dict:
+    """The model's keyword for pre-encoded images, holding the distinct images' features in
+    the order of the prompts' image tokens (`index`). transformers 5.17 takes
+    `image_hidden_states`, later 5.x `mm_encoder_outputs` (what its `generate` passes itself)."""
+    import inspect
+
+    model = unwrap(loaded.model)
+    pooled = model.get_image_features(pixels, mask, return_dict=True).pooler_output
+    # a tensor [D, tokens, hidden] (5.17) or one [tokens, hidden] per image (later)
+    pooled = torch.stack(list(pooled)) if isinstance(pooled, (list, tuple)) else pooled
+    features = pooled[index]
+    params = inspect.signature(model.forward).parameters
+    if "mm_encoder_outputs" in params:
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        return {"mm_encoder_outputs": {"image": BaseModelOutputWithPooling(pooler_output=features)}}
+    if "image_hidden_states" in params:
+        return {"image_hidden_states": features}
+    raise TypeError(f"{type(model).__name__}.forward takes no pre-encoded images; set Loaded.vision_once = False")
 
 
 def _ready(batch: Any) -> Any:
@@ -130,7 +194,10 @@ def generate_encoded(loaded: Loaded, batch: Any, *, stops: Sequence[int], pad: i
     """`generate` on a batch `encode`d beforehand (possibly in another thread); `stops` and
     `pad` come from `stop_ids` / `pad_id`, read by the caller: the tokenizer is not touched
     here, so encoding the next batch may run beside this call. `batch` may be `encode_ahead`'s."""
-    batch = _ready(batch)
+    batch = dict(_ready(batch))
+    index = batch.pop("image_index", None)
+    if index is not None:  # `vision_once`: each distinct image through the vision encoder once
+        batch.update(_encoded_images(loaded, batch.pop("pixel_values"), batch.pop("pixel_attention_mask"), index))
     kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, do_sample=do_sample,
                                   num_return_sequences=num_return_sequences, pad_token_id=pad,
                                   eos_token_id=list(stops) or None,
