@@ -134,7 +134,7 @@ class GpuUtilSampler(threading.Thread):
 
 @contextlib.contextmanager
 def stage_seconds(models: dict[str, Any]) -> Iterator[dict[str, float]]:
-    """Seconds per named model in processor calls (`scoring.encode`, in whichever thread runs
+    """Seconds per named model in processor calls (`scoring.encode_ahead`, in whichever thread runs
     it: with the reader's prefetch it overlaps generation) and in `model.generate`, keyed
     `{name}_preprocess_s` / `{name}_generate_s`; by wrapping both while the block runs, so the
     library itself carries no timers. Clear the dict to start a new count."""
@@ -155,16 +155,16 @@ def stage_seconds(models: dict[str, Any]) -> Iterator[dict[str, float]]:
 
         return wrapper
 
-    encode = scoring.encode
-    scoring.encode = timed(encode, lambda args: f"{names[id(args[0].model)]}_preprocess_s")  # args[0]: Loaded
+    encode = scoring.encode_ahead
+    scoring.encode_ahead = timed(encode, lambda args: f"{names[id(args[0].model)]}_preprocess_s")  # args[0]: Loaded
     for name, model in models.items():
-        # the vision encoder run before `generate` (scoring.vision_once) counts as generation too
+        # the vision encoder run before `generate` (scoring.encode_distinct) counts as generation too
         for method in ("generate", "get_image_features"):
             setattr(model, method, timed(getattr(model, method), lambda args, name=name: f"{name}_generate_s"))
     try:
         yield seconds
     finally:
-        scoring.encode = encode
+        scoring.encode_ahead = encode
         for model in models.values():
             del model.generate, model.get_image_features  # the class's methods again
 
@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--side-stream", choices=("on", "off"), default="on",
                         help="CUDA: inputs encoded ahead on a side stream (scoring.encode_ahead); off: the default stream")
     parser.add_argument("--vision-once", choices=("on", "off"), default="on",
-                        help="each distinct image through the vision encoder once per call (scoring.vision_once)")
+                        help="each distinct image through the vision encoder once per call (scoring.encode_distinct)")
     parser.add_argument("--variant", action="append", default=None, metavar="KEY=VALUE,...",
                         help="one row with these settings over the flags' (repeatable; replaces the product "
                              f"of the flags): {', '.join(SETTINGS)}, e.g. batch=1024,tensors=off,policy_batch=512")

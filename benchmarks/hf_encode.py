@@ -1,4 +1,5 @@
-"""CPU time of the Hugging Face processor call for a batch of fields: pages shrunk once or not.
+"""CPU time of the Hugging Face processor call for a batch of fields: pages shrunk once or
+not, every image processed or each distinct one once.
 
     python benchmarks/hf_encode.py                 # 4 pages x 4 fields, 3 repeats: ~15 s on 2 CPU cores
     python benchmarks/hf_encode.py --pages 8 --repeats 5
@@ -9,8 +10,10 @@ inputs (page + crop per field) and the policy's (page per field), with SmolVLM-2
 processor settings (Idefics3, longest edge 512, 64 image tokens per image), on synthetic
 invoices and receipts rendered at 150 dpi, every page asked `--fields` questions. `shrink
 off` is the processor alone; `on` resizes each distinct page once to the processor's own
-target first (`cropvlm.hf.image_inputs`, identical pixels). Reports the median of
-`--repeats` calls.
+target first (`cropvlm.hf.image_inputs`, identical pixels). `distinct on` times
+`scoring.encode_distinct` (each distinct image through the image processor once, the
+prompts' image blocks expanded as the processor does), as `HfPolicy` / `HfReader` encode.
+Reports the median of `--repeats` calls.
 """
 
 from __future__ import annotations
@@ -56,18 +59,19 @@ def main(argv: list[str] | None = None) -> dict:
         policy_text = prompts.render(loaded.processor, prompts.policy_text("What is the total?"), 1)
         report = {"pages": args.pages, "fields_per_page": args.fields, "page_sizes": sizes, "rows": []}
         for name, rows, text in (("reader", reader_rows, reader_text), ("policy", policy_rows, policy_text)):
-            for shrink in (False, True):
+            for shrink, distinct in ((False, False), (True, False), (True, True)):
                 loaded.shrink_images = shrink
+                encode = scoring.encode_distinct if distinct else scoring.encode
                 times = []
                 for _ in range(args.repeats):
                     started = time.perf_counter()
-                    scoring.encode(loaded, [text] * len(rows), rows, padding_side="left")
+                    encode(loaded, [text] * len(rows), rows, padding_side="left")
                     times.append(time.perf_counter() - started)
                 seconds = statistics.median(times)
-                report["rows"].append({"inputs": name, "shrink": shrink, "requests": len(rows),
+                report["rows"].append({"inputs": name, "shrink": shrink, "distinct": distinct, "requests": len(rows),
                                        "seconds": round(seconds, 3), "ms_per_request": round(1000 * seconds / len(rows), 1)})
-                print(f"{name:6s} shrink {'on ' if shrink else 'off'}: {len(rows)} requests in {seconds:.3f} s "
-                      f"({1000 * seconds / len(rows):.1f} ms each)", flush=True)
+                print(f"{name:6s} shrink {'on ' if shrink else 'off'}, distinct {'on ' if distinct else 'off'}: "
+                      f"{len(rows)} requests in {seconds:.3f} s ({1000 * seconds / len(rows):.1f} ms each)", flush=True)
         print(f"pages: {', '.join(f'{w}x{h}' for w, h in sizes)} px")
         return report
 

@@ -53,7 +53,7 @@ class Loaded:
     image_tensors: bool = True
     # CUDA: inputs encoded ahead (prefetch) on a side stream, not behind generate (scoring.encode_ahead)
     side_stream: bool = True
-    # Idefics3, one tile per image: each distinct image encoded once per call (scoring.vision_once)
+    # Idefics3, one tile per image: each distinct image processed and encoded once per call (scoring.encode_distinct)
     vision_once: bool = True
 
 

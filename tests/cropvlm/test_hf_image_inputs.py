@@ -188,8 +188,8 @@ def test_the_reader_hands_its_crops_regions_to_the_encoder(idefics3_path, monkey
     from cropvlm.hf import HfReader
 
     seen = []
-    encode = scoring.encode
-    monkeypatch.setattr(scoring, "encode", lambda *a, **k: seen.append(k.get("regions")) or encode(*a, **k))
+    encode = scoring.encode_ahead
+    monkeypatch.setattr(scoring, "encode_ahead", lambda *a, **k: seen.append(k.get("regions")) or encode(*a, **k))
     reader = HfReader(idefics3_path, max_new_tokens=2)
     first = page(301, 419)
     box = (20, 30, 120, 90)

@@ -77,7 +77,7 @@ def test_encoding_runs_one_chunk_ahead_in_one_background_thread(checkpoint, monk
 
     reader = HfReader(checkpoint, batch_size=2, max_new_tokens=4)
     events: list[tuple[str, str]] = []
-    encode, generate = scoring.encode, reader.model.generate
+    encode, generate = scoring.encode_ahead, reader.model.generate
 
     def spy_encode(*args, **kwargs):
         events.append(("encode", threading.current_thread().name))
@@ -87,7 +87,7 @@ def test_encoding_runs_one_chunk_ahead_in_one_background_thread(checkpoint, monk
         events.append(("generate", threading.current_thread().name))
         return generate(*args, **kwargs)
 
-    monkeypatch.setattr(scoring, "encode", spy_encode)
+    monkeypatch.setattr(scoring, "encode_ahead", spy_encode)
     monkeypatch.setattr(reader.model, "generate", spy_generate)
     reader.answer(requests(8))  # 4 chunks
     kinds = [kind for kind, _ in events]
@@ -150,13 +150,13 @@ def test_policy_boxes_are_identical_with_and_without_prefetch(checkpoint, monkey
 
     batch = [CropRequest(r.page, r.spec.question, r.spec.field) for r in requests(7)]
     threads: list[str] = []
-    encode = scoring.encode
+    encode = scoring.encode_ahead
 
     def spy_encode(*args, **kwargs):
         threads.append(threading.current_thread().name)
         return encode(*args, **kwargs)
 
-    monkeypatch.setattr(scoring, "encode", spy_encode)
+    monkeypatch.setattr(scoring, "encode_ahead", spy_encode)
     on = HfPolicy(checkpoint, batch_size=2, max_new_tokens=8).propose(batch)  # 4 chunks
     assert sum(name.startswith(PREFETCH_THREAD) for name in threads) == 3  # all but the first
     threads.clear()

@@ -86,15 +86,41 @@ def test_the_policy_encodes_each_page_once_with_the_same_boxes(checkpoint, monke
     assert [p.text for p in once] == [p.text for p in every]
 
 
-def test_images_split_into_tiles_are_left_to_the_model(tmp_path, offline):
+def test_distinct_images_get_the_processor_s_own_tokens_and_pixels(checkpoint):
+    from cropvlm.hf import loading, prompts, scoring
+
+    loaded = loading.load(checkpoint, cache=False)
+    first, second = pages(2)
+    crop = first.crop((3, 4, 50, 40))
+    rows = [[first, crop], [first], [second, second.crop((0, 0, 30, 30))], [first, crop]]
+    texts = [prompts.render(loaded.processor, prompts.reader_text(q), len(r))
+             for q, r in zip(["Total?", "When?", "Who?", "Total again?"], rows)]
+    assert scoring.distinct_applies(loaded, texts, rows)
+    reference = scoring.encode(loaded, texts, rows, padding_side="left")  # the processor on every image
+    distinct = scoring.encode_distinct(loaded, texts, rows, padding_side="left")
+    for key in ("input_ids", "attention_mask"):
+        assert torch.equal(distinct[key], reference[key]), key
+    assert distinct["pixel_values"].shape[:2] == (4, 1)  # first, crop, second, its crop
+    assert distinct["image_index"].tolist() == [0, 1, 0, 2, 3, 0, 1]
+    k = 0
+    for b, row in enumerate(rows):
+        for j in range(len(row)):
+            assert torch.equal(distinct["pixel_values"][distinct["image_index"][k], 0], reference["pixel_values"][b, j])
+            assert torch.equal(distinct["pixel_attention_mask"][distinct["image_index"][k], 0],
+                               reference["pixel_attention_mask"][b, j])
+            k += 1
+
+
+def test_images_split_into_tiles_are_left_to_the_processor(tmp_path, offline):
     from cropvlm.hf import loading, prompts, scoring
 
     loaded = loading.load(str(tiny_models.build_idefics3(tmp_path / "tiles")), cache=False)
     assert scoring.one_tile_per_image(loaded)
-    ip = loaded.processor.image_processor
-    ip.size = {"longest_edge": 64}  # larger than the 32 px tile: pages are split
-    assert not scoring.one_tile_per_image(loaded)
     page = pages(1)[0]
     text = prompts.render(loaded.processor, prompts.policy_text("Where?"), 1)
-    batch = scoring.encode(loaded, [text, text], [[page], [page]], padding_side="left")
-    assert scoring.vision_once(loaded, batch, [[page], [page]]) is batch
+    assert scoring.distinct_applies(loaded, [text, text], [[page], [page]])
+    assert not scoring.distinct_applies(loaded, [text, text], [[page, page], [page]])  # placeholders do not match
+    loaded.processor.image_processor.size = {"longest_edge": 64}  # larger than the 32 px tile: pages are split
+    assert not scoring.one_tile_per_image(loaded)
+    batch = scoring.encode_ahead(loaded, [text, text], [[page], [page]], padding_side="left")
+    assert "image_index" not in batch and batch["pixel_values"].shape[:2] == (2, 5)  # 2 x 2 tiles + global

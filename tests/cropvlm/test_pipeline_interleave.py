@@ -78,9 +78,9 @@ def test_interleaved_calls_give_the_plain_order_s_results(checkpoints, monkeypat
             (_n, threading.current_thread().name)) or _g(*a, **k))
     from cropvlm.hf import scoring
 
-    encode = scoring.encode
+    encode = scoring.encode_ahead
     encodes: list[tuple[str, str]] = []
-    monkeypatch.setattr(scoring, "encode", lambda loaded, *a, **k: encodes.append(
+    monkeypatch.setattr(scoring, "encode_ahead", lambda loaded, *a, **k: encodes.append(
         ("policy" if loaded is policy._loaded else "reader", threading.current_thread().name)) or encode(loaded, *a, **k))
     mixed = crop_then_answer(batch, FIELDS, policy, reader)
 
