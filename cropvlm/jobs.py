@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 PREFETCH_THREAD = "cropvlm-prefetch"
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -88,12 +84,3 @@ def run_jobs(jobs: Iterable[Job], *, prefetch: bool = True) -> dict[str, float]:
             pool.shutdown(wait=True, cancel_futures=True)  # after an error too
     return dict(seconds)
 
-
-def map_prefetched(prepare: Callable[[T], Any], consume: Callable[[Any], R], items: Sequence[T], *,
-                   prefetch: bool = True) -> list[R]:
-    """`[consume(prepare(item)) for item in items]`, in order, with `prepare(items[i + 1])` in
-    one background thread while `consume` runs on item i: at most one prepared item waits.
-    One item, or `prefetch=False`, starts no thread."""
-    results: list[R] = []
-    run_jobs((Job(partial(prepare, item), consume, results.append) for item in items), prefetch=prefetch)
-    return results

@@ -48,17 +48,24 @@ def encode(loaded: Loaded, prompts: Sequence[str], images: Sequence[Sequence[Ima
     `regions`: crops' page and pixel box by `id(crop)` (sliced on the device, see
     `image_inputs.device_images`)."""
     processor, tok = loaded.processor, loaded.processor.tokenizer
-    device = processor_device(loaded)
-    if device is not None and loaded.image_tensors:
-        rows: Any = device_images(images, device, regions)  # each distinct page uploaded once
-    else:
-        rows = shrink_once(loaded, images)  # each distinct page resized once, not once per field
+    rows, device = _processor_images(loaded, images, regions)
     image_arg: Any = rows if loaded.family == "idefics3" else [i for row in rows for i in row]
     add_special = _add_special(tok, prompts)
     kwargs: dict[str, Any] = {"device": device} if device is not None and image_arg else {}
     batch = processor(text=list(prompts), images=image_arg or None, padding=True, padding_side=padding_side,
                       return_tensors="pt", add_special_tokens=add_special, **kwargs)  # per call: thread-safe
     return batch.to(loaded.device).to(loaded.dtype)  # BatchFeature casts floating tensors only
+
+
+def _processor_images(loaded: Loaded, images: Sequence[Sequence[Image.Image]],
+                      regions: dict[int, Region] | None) -> tuple[list[list[Any]], Any]:
+    """The images as the processor gets them, and the device its image processor runs on
+    (None: the CPU): each distinct page uploaded once there (crops sliced from it), else
+    resized once, not once per field."""
+    device = processor_device(loaded)
+    if device is not None and loaded.image_tensors:
+        return device_images(images, device, regions), device
+    return shrink_once(loaded, images), device
 
 
 def _add_special(tok: Any, prompts: Sequence[str]) -> bool:
@@ -135,11 +142,7 @@ def encode_distinct(loaded: Loaded, prompts: Sequence[str], images: Sequence[Seq
             if k == len(unique):
                 unique.append(image)
             index.append(k)
-    device = processor_device(loaded)
-    if device is not None and loaded.image_tensors:
-        ready: list[Any] = device_images([unique], device, regions)[0]
-    else:
-        ready = shrink_once(loaded, [unique])[0]
+    (ready,), device = _processor_images(loaded, [unique], regions)
     pixels = processor.image_processor([[image] for image in ready], return_tensors="pt",
                                        **({"device": device} if device is not None else {}))
     block = (processor.fake_image_token + processor.global_image_tag
