@@ -72,23 +72,23 @@ def crop_then_answer(
         for page, spec in pairs
     ]
     if interleave and interleaves(policy, reader, len(requests)):
-        proposals, crops, answers, seconds = _interleaved(pairs, requests, policy, reader)
+        proposals, reads, answers, seconds = _interleaved(pairs, requests, policy, reader)
         policy_seconds, reader_seconds = seconds.get("policy", 0.0), seconds.get("reader", 0.0)
     else:
         started = time.perf_counter()
         proposals = policy.propose(requests)
         policy_seconds = time.perf_counter() - started
         _check(f"policy {policy.version}", "boxes", proposals, requests)
-        crops = [crop_for(page.image, proposal) for (page, _), proposal in zip(pairs, proposals)]
+        reads = [read_request(page.image, proposal, spec) for (page, spec), proposal in zip(pairs, proposals)]
         started = time.perf_counter()
-        answers = reader.answer(_read_requests(pairs, crops))
+        answers = reader.answer(reads)
         reader_seconds = time.perf_counter() - started
     _check(f"reader {reader.version}", "answers", answers, requests)
 
     share = (policy_seconds + reader_seconds) / len(pairs)
     results = [
-        FieldResult(page.doc, page.page_number, spec, proposal, crop, pixels, page.image.size, answer, share)
-        for (page, spec), proposal, (crop, pixels), answer in zip(pairs, proposals, crops, answers)
+        FieldResult(page.doc, page.page_number, spec, proposal, read.crop, read.crop_box, page.image.size, answer, share)
+        for (page, spec), proposal, read, answer in zip(pairs, proposals, reads, answers)
     ]
     return BatchResult(mark_best(results), policy_seconds, reader_seconds)
 
@@ -103,16 +103,16 @@ def interleaves(policy, reader, requests: int) -> bool:
 def _interleaved(pairs, requests, policy, reader):
     proposals: list[Proposal] = []
     answers: list[Answer] = []
-    crops: list[tuple[Image.Image | None, tuple[int, int, int, int] | None]] = []
+    reads: list[ReadRequest] = []
     size = policy.batch_size
     waves = [range(start, min(start + size, len(requests))) for start in range(0, len(requests), size)]
 
     def reader_jobs(wave: range) -> Iterator[Job]:
         # taken by run_jobs after the wave's policy call has finished (it ran two calls before)
         _check(f"policy {policy.version}", "boxes", proposals[: wave.stop], requests[: wave.stop])
-        cut = [crop_for(pairs[i][0].image, proposals[i]) for i in wave]
-        crops.extend(cut)
-        yield from reader.jobs(_read_requests([pairs[i] for i in wave], cut), answers)
+        wave_reads = [read_request(pairs[i][0].image, proposals[i], pairs[i][1]) for i in wave]
+        reads.extend(wave_reads)
+        yield from reader.jobs(wave_reads, answers)
 
     def schedule() -> Iterator[Job]:
         yield from policy.jobs(requests[waves[0].start : waves[0].stop], proposals)
@@ -122,11 +122,7 @@ def _interleaved(pairs, requests, policy, reader):
             yield from reader_jobs(wave)
 
     seconds = run_jobs(schedule(), prefetch=True)
-    return proposals, crops, answers, seconds
-
-
-def _read_requests(pairs, crops) -> list[ReadRequest]:
-    return [ReadRequest(page.image, crop, spec, crop_box=pixels) for (page, spec), (crop, pixels) in zip(pairs, crops)]
+    return proposals, reads, answers, seconds
 
 
 def _check(version: str, what: str, got: Sequence, requests: Sequence) -> None:
@@ -158,3 +154,9 @@ def crop_for(
     if proposal.box is None or proposal.box.area >= FULL_PAGE_AREA:
         return None, None
     return cut_crop(page, proposal.box)
+
+
+def read_request(page: Image.Image, proposal: Proposal, spec: FieldSpec) -> ReadRequest:
+    """What the reader gets for `proposal`: the page, its crop, and where the crop lies."""
+    crop, pixels = crop_for(page, proposal)
+    return ReadRequest(page, crop, spec, crop_box=pixels)

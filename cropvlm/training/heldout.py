@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from cropvlm.normalize import anls, exact_match
-from cropvlm.pipeline import crop_for
+from cropvlm.pipeline import read_request
 from cropvlm.policies.base import CropRequest, Policy
-from cropvlm.readers.base import ReadRequest
 from cropvlm.training.examples import Example, ExampleSet
 
 
@@ -27,8 +26,7 @@ def evaluate_policies(policies: Mapping[str, Policy], examples: ExampleSet, read
         for name, policy in policies.items():
             requests = [CropRequest(p, e.spec.question, e.spec.field, e.gold_box) for p, e in zip(pages, batch)]
             proposals = policy.propose(requests)
-            cut = [crop_for(p, prop) for p, prop in zip(pages, proposals)]
-            reads = [ReadRequest(p, crop, e.spec, crop_box=pixels) for p, (crop, pixels), e in zip(pages, cut, batch)]
+            reads = [read_request(p, prop, e.spec) for p, prop, e in zip(pages, proposals, batch)]
             for answer, example in zip(reader.answer(reads), batch):
                 totals[name][0] += exact_match(answer.text, example.answer, example.spec.type)
                 totals[name][1] += anls(answer.text, example.answer)

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from cropvlm.errors import TrainingError
-from cropvlm.pipeline import crop_for
-from cropvlm.readers.base import ReadRequest
+from cropvlm.pipeline import read_request
 from cropvlm.rewards import BUILT_IN, combine
 from cropvlm.training.examples import Example, ExampleSet
 from cropvlm.training.grpo import RewardBatch
@@ -31,10 +30,8 @@ class ReaderJudge:
     def __call__(self, batch: Sequence[Example], samples: PolicySamples) -> RewardBatch:
         rows = [batch[g] for g in samples.group]
         pages = [self.examples.pages.page(e.doc, e.page_number) for e in rows]
-        cut = [crop_for(page, proposal) for page, proposal in zip(pages, samples.proposals)]
-        crops = [crop for crop, _ in cut]
-        requests = [ReadRequest(page, crop, e.spec, crop_box=pixels)
-                    for page, (crop, pixels), e in zip(pages, cut, rows)]
+        requests = [read_request(page, proposal, e.spec) for page, proposal, e in zip(pages, samples.proposals, rows)]
+        crops = [r.crop for r in requests]
         try:
             answers = self.reader.answer(requests)
         except Exception as exc:  # noqa: BLE001 - any reader failure stops training cleanly
