@@ -58,7 +58,8 @@ sys.path.insert(0, str(REPO / "tests" / "cropvlm"))  # tiny_models: checkpoint b
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from gpu_extract import GpuUtilSampler, build_checkpoints  # noqa: E402
+from gpu_extract import build_checkpoints  # noqa: E402
+from gpu_measure import GpuUtilSampler  # noqa: E402
 from hf_image_processor import CHOICES, HELP, use_image_processor  # noqa: E402
 
 LORA_TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
