@@ -12,7 +12,8 @@ invoices and receipts rendered at 150 dpi, every page asked `--fields` questions
 off` is the processor alone; `on` resizes each distinct page once to the processor's own
 target first (`cropvlm.hf.image_inputs`, identical pixels). `distinct on` times
 `scoring.encode_distinct` (each distinct image through the image processor once, the
-prompts' image blocks expanded as the processor does), as `HfPolicy` / `HfReader` encode.
+prompts' image blocks expanded as the processor does, each distinct prompt tokenised once),
+as `HfPolicy` / `HfReader` encode. Every page is asked the same `--fields` questions.
 Reports the median of `--repeats` calls.
 """
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pages", type=int, default=4)
     parser.add_argument("--fields", type=int, default=4, help="questions per page")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tokenizer-requests", type=int, default=2048, help="reader prompts in the tokenizer rows")
     args = parser.parse_args(argv)
 
     import tiny_models
@@ -55,25 +57,51 @@ def main(argv: list[str] | None = None) -> dict:
         reader_rows = [[p, p.crop((p.width // 10, p.height // 10, p.width // 2, p.height // 4))]
                        for p in pages for _ in range(args.fields)]
         policy_rows = [[p] for p in pages for _ in range(args.fields)]
-        reader_text = prompts.render(loaded.processor, prompts.reader_text("What is the total?"), 2)
-        policy_text = prompts.render(loaded.processor, prompts.policy_text("What is the total?"), 1)
+        questions = [f"What is field number {k + 1} of this document?" for k in range(args.fields)]
+        reader_texts = [prompts.render(loaded.processor, prompts.reader_text(q), 2) for _ in pages for q in questions]
+        policy_texts = [prompts.render(loaded.processor, prompts.policy_text(q), 1) for _ in pages for q in questions]
         report = {"pages": args.pages, "fields_per_page": args.fields, "page_sizes": sizes, "rows": []}
-        for name, rows, text in (("reader", reader_rows, reader_text), ("policy", policy_rows, policy_text)):
+        for name, rows, texts in (("reader", reader_rows, reader_texts), ("policy", policy_rows, policy_texts)):
             for shrink, distinct in ((False, False), (True, False), (True, True)):
                 loaded.shrink_images = shrink
                 encode = scoring.encode_distinct if distinct else scoring.encode
                 times = []
                 for _ in range(args.repeats):
                     started = time.perf_counter()
-                    encode(loaded, [text] * len(rows), rows, padding_side="left")
+                    encode(loaded, texts, rows, padding_side="left")
                     times.append(time.perf_counter() - started)
                 seconds = statistics.median(times)
                 report["rows"].append({"inputs": name, "shrink": shrink, "distinct": distinct, "requests": len(rows),
                                        "seconds": round(seconds, 3), "ms_per_request": round(1000 * seconds / len(rows), 1)})
                 print(f"{name:6s} shrink {'on ' if shrink else 'off'}, distinct {'on ' if distinct else 'off'}: "
                       f"{len(rows)} requests in {seconds:.3f} s ({1000 * seconds / len(rows):.1f} ms each)", flush=True)
+        report["tokenizer"] = tokenizer_rows(loaded, reader_texts, args.tokenizer_requests)
         print(f"pages: {', '.join(f'{w}x{h}' for w, h in sizes)} px")
         return report
+
+
+def tokenizer_rows(loaded, texts: list[str], requests: int) -> list[dict]:
+    """The prompts' tokens for a GPU-sized batch (`requests` reader prompts, the same few
+    questions of every page): every prompt tokenised, as the processor does, or each
+    distinct one once, as `encode_distinct` does. The image processor dwarfs this on the
+    CPU; on a GPU worker, where it runs on the device, this is what is left of encoding."""
+    from cropvlm.hf.scoring import _add_special, image_block
+
+    processor, tok = loaded.processor, loaded.processor.tokenizer
+    block = image_block(processor)
+    batch = [texts[k % len(texts)] for k in range(requests)]
+    rows = []
+    for name, prompts in (("every prompt", batch), ("each distinct prompt once", list(dict.fromkeys(batch)))):
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            tok([p.replace(processor.image_token, block) for p in prompts], padding=True, padding_side="left",
+                return_tensors="pt", add_special_tokens=_add_special(tok, prompts))
+            times.append(time.perf_counter() - started)
+        seconds = statistics.median(times)
+        rows.append({"tokenised": name, "requests": requests, "prompts": len(prompts), "seconds": round(seconds, 4)})
+        print(f"tokenizer, {name}: {len(prompts)} prompts for {requests} requests in {1000 * seconds:.1f} ms", flush=True)
+    return rows
 
 
 if __name__ == "__main__":

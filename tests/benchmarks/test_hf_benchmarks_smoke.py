@@ -71,8 +71,9 @@ def test_gpu_extract_variants_are_rows_with_exactly_those_settings(offline_hub, 
 
 
 def test_hf_encode_times_both_inputs_with_and_without_shrinking(offline_hub):
-    report = load("hf_encode").main(["--pages", "2", "--fields", "2", "--repeats", "1"])
+    report = load("hf_encode").main(["--pages", "2", "--fields", "2", "--repeats", "1", "--tokenizer-requests", "64"])
     assert [(r["inputs"], r["shrink"], r["distinct"]) for r in report["rows"]] == [
         ("reader", False, False), ("reader", True, False), ("reader", True, True),
         ("policy", False, False), ("policy", True, False), ("policy", True, True)]
     assert all(r["requests"] == 4 and r["seconds"] > 0 for r in report["rows"])
+    assert [(r["requests"], r["prompts"]) for r in report["tokenizer"]] == [(64, 64), (64, 2)]  # 2 questions

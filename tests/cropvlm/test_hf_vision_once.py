@@ -93,15 +93,18 @@ def test_distinct_images_get_the_processor_s_own_tokens_and_pixels(checkpoint):
     first, second = pages(2)
     crop = first.crop((3, 4, 50, 40))
     rows = [[first, crop], [first], [second, second.crop((0, 0, 30, 30))], [first, crop]]
+    rows.append([second])
     texts = [prompts.render(loaded.processor, prompts.reader_text(q), len(r))
-             for q, r in zip(["Total?", "When?", "Who?", "Total again?"], rows)]
+             for q, r in zip(["Total?", "When?", "Who?", "Total?", "What is the date of it?"], rows)]
+    assert texts[0] == texts[3]  # one prompt tokenised for both rows
     assert scoring.distinct_applies(loaded, texts, rows)
-    reference = scoring.encode(loaded, texts, rows, padding_side="left")  # the processor on every image
-    distinct = scoring.encode_distinct(loaded, texts, rows, padding_side="left")
-    for key in ("input_ids", "attention_mask"):
-        assert torch.equal(distinct[key], reference[key]), key
+    for side in ("right", "left"):  # the longest prompt is asked once, shorter ones are padded
+        reference = scoring.encode(loaded, texts, rows, padding_side=side)  # the processor on every image
+        distinct = scoring.encode_distinct(loaded, texts, rows, padding_side=side)
+        for key in ("input_ids", "attention_mask"):
+            assert torch.equal(distinct[key], reference[key]), (side, key)
     assert distinct["pixel_values"].shape[:2] == (4, 1)  # first, crop, second, its crop
-    assert distinct["image_index"].tolist() == [0, 1, 0, 2, 3, 0, 1]
+    assert distinct["image_index"].tolist() == [0, 1, 0, 2, 3, 0, 1, 2]
     k = 0
     for b, row in enumerate(rows):
         for j in range(len(row)):
