@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from cropvlm.box import Box
 from cropvlm.crops import budget_size
 from cropvlm.normalize import anls, exact_match
 
@@ -44,6 +45,7 @@ class Scored:
     seconds: float
     pixels: int
     error: str | None = None  # the reader or policy failed on this document: counted as wrong
+    crop: Box | None = None  # the crop the reader got beside the page for this answer (percent); None: none
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,9 @@ CSV_COLUMNS = ("reader", "policy", "field", "n", "exact", "anls", "seconds_per_a
 
 
 def score(reader: str, policy: str, doc: str, field: str, answer_type: str, gold: str, prediction: str,
-          page: int, seconds: float, pixels: int) -> Scored:
+          page: int, seconds: float, pixels: int, crop: Box | None = None) -> Scored:
     return Scored(reader, policy, doc, field, answer_type, gold, prediction, page,
-                  exact_match(prediction, gold, answer_type), anls(prediction, gold), seconds, pixels)
+                  exact_match(prediction, gold, answer_type), anls(prediction, gold), seconds, pixels, crop=crop)
 
 
 def failed(reader: str, policy: str, doc: str, field: str, answer_type: str, gold: str, error: str) -> Scored:

@@ -38,10 +38,10 @@ def write_answers_csv(scored: Sequence[Scored], path: str | Path) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["reader", "policy", "doc", "field", "type", "page", "gold", "prediction", "exact", "anls",
-                         "seconds", "pixels"])
+                         "seconds", "pixels", "crop"])
         for s in scored:
             writer.writerow([s.reader, s.policy, s.doc, s.field, s.answer_type, s.page, s.gold, s.prediction,
-                             int(s.exact), f"{s.anls:.4f}", f"{s.seconds:.4f}", s.pixels])
+                             int(s.exact), f"{s.anls:.4f}", f"{s.seconds:.4f}", s.pixels, _crop(s)])
     return path
 
 
@@ -75,6 +75,12 @@ def markdown(rows: Sequence[MetricRow], stats: Sequence[ConfigStats], *, title: 
     if notes:
         lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def _crop(scored: Scored) -> str:
+    """`x1 y1 x2 y2` in percent of the page: the crop the reader got; empty: the page alone."""
+    box = scored.crop
+    return "" if box is None else " ".join(f"{v:.2f}" for v in (box.x1, box.y1, box.x2, box.y2))
 
 
 def _pixels(value: float) -> str:

@@ -201,6 +201,7 @@ def run_configs(
                                 seconds=sum(r.seconds for r in candidates),
                                 pixels=sum(pixels_seen(r.page_size, _crop_size(r), budget, input_size=input_size)
                                            for r in candidates),
+                                crop=chosen.proposal.box if chosen.crop is not None else None,
                             ))
         if progress is not None:
             elapsed = time.perf_counter() - started

@@ -306,6 +306,13 @@ def test_cropvlm_evaluate_on_synthetic_documents_writes_every_configuration(tmp_
     assert float(overall[("ocr:tesseract@768", "oracle@0.04")]["exact"]) >= float(
         overall[("ocr:tesseract@768", "full")]["exact"])
     assert (out / "results.md").read_text().count("| ocr:tesseract@") >= 10
+    with (out / "answers.csv").open() as handle:
+        answers = list(csv.DictReader(handle))
+    crops = {(a["policy"], a["crop"]) for a in answers}
+    assert {c for p, c in crops if p == "full"} == {""}  # the page alone
+    assert {c for p, c in crops if p == "center@50"} == {"25.00 25.00 75.00 75.00"}
+    oracle = [a for a in answers if a["policy"] == "oracle@0.04"]
+    assert len(oracle) == 16 and all(len(a["crop"].split()) == 4 for a in oracle)
     with Image.open(out / "accuracy_vs_seconds.png") as image:
         assert image.format == "PNG"
 
