@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
         row = {"doc": label.doc, "field": label.field, "question": label.question, "answer": label.answer}
         page, box = boxes.get((label.doc, label.field), (label.page, label.box))
         if box is not None:
-            row.update(page=page, box=[round(v, 2) for v in (box.x1, box.y1, box.x2, box.y2)])
+            row.update(page=page, box=[round(v, 2) for v in box.as_tuple()])
         lines.append(json.dumps(row))
     (args.out / "labels.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     for doc in label_set.documents:

@@ -85,22 +85,20 @@ def tokenizer_rows(loaded, texts: list[str], requests: int) -> list[dict]:
     questions of every page): every prompt tokenised, as the processor does, or each
     distinct one once, as `encode_distinct` does. The image processor dwarfs this on the
     CPU; on a GPU worker, where it runs on the device, this is what is left of encoding."""
-    from cropvlm.hf.scoring import _add_special, image_block
+    from cropvlm.hf.scoring import distinct_prompt_tokens, prompt_tokens
 
-    processor, tok = loaded.processor, loaded.processor.tokenizer
-    block = image_block(processor)
     batch = [texts[k % len(texts)] for k in range(requests)]
     rows = []
-    for name, prompts in (("every prompt", batch), ("each distinct prompt once", list(dict.fromkeys(batch)))):
+    for name, tokens, prompts in (("every prompt", prompt_tokens, len(batch)),
+                                  ("each distinct prompt once", distinct_prompt_tokens, len(set(batch)))):
         times = []
         for _ in range(3):
             started = time.perf_counter()
-            tok([p.replace(processor.image_token, block) for p in prompts], padding=True, padding_side="left",
-                return_tensors="pt", add_special_tokens=_add_special(tok, prompts))
+            tokens(loaded, batch, "left")
             times.append(time.perf_counter() - started)
         seconds = statistics.median(times)
-        rows.append({"tokenised": name, "requests": requests, "prompts": len(prompts), "seconds": round(seconds, 4)})
-        print(f"tokenizer, {name}: {len(prompts)} prompts for {requests} requests in {1000 * seconds:.1f} ms", flush=True)
+        rows.append({"tokenised": name, "requests": requests, "prompts": prompts, "seconds": round(seconds, 4)})
+        print(f"tokenizer, {name}: {prompts} prompts for {requests} requests in {1000 * seconds:.1f} ms", flush=True)
     return rows
 
 

@@ -27,10 +27,8 @@ CONTAINS, MISSES = 0.95, 0.05  # share of the gold box's area the proposal cover
 
 
 def coverage(proposal, gold) -> float:
-    """Share of `gold`'s area inside `proposal` (both Box, percent)."""
-    width = max(0.0, min(proposal.x2, gold.x2) - max(proposal.x1, gold.x1))
-    height = max(0.0, min(proposal.y2, gold.y2) - max(proposal.y1, gold.y1))
-    return width * height / ((gold.x2 - gold.x1) * (gold.y2 - gold.y1))
+    """Share of `gold`'s area inside `proposal` (both Box)."""
+    return proposal.overlap(gold) / gold.area
 
 
 def main(argv: list[str] | None = None) -> dict:

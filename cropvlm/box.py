@@ -101,10 +101,14 @@ class Box:
         """Grow each side by `margin` percent points, clamped to the page."""
         return Box.clamped(self.x1 - margin, self.y1 - margin, self.x2 + margin, self.y2 + margin)
 
-    def iou(self, other: Box) -> float:
+    def overlap(self, other: Box) -> float:
+        """Fraction of the page (0-1) that both boxes cover."""
         ix = max(0.0, min(self.x2, other.x2) - max(self.x1, other.x1))
         iy = max(0.0, min(self.y2, other.y2) - max(self.y1, other.y1))
-        inter = ix * iy / 10_000
+        return ix * iy / 10_000
+
+    def iou(self, other: Box) -> float:
+        inter = self.overlap(other)
         union = self.area + other.area - inter
         return inter / union if union > 0 else 0.0
 

@@ -79,8 +79,7 @@ def markdown(rows: Sequence[MetricRow], stats: Sequence[ConfigStats], *, title: 
 
 def _crop(scored: Scored) -> str:
     """`x1 y1 x2 y2` in percent of the page: the crop the reader got; empty: the page alone."""
-    box = scored.crop
-    return "" if box is None else " ".join(f"{v:.2f}" for v in (box.x1, box.y1, box.x2, box.y2))
+    return "" if scored.crop is None else " ".join(f"{v:.2f}" for v in scored.crop.as_tuple())
 
 
 def _pixels(value: float) -> str:
