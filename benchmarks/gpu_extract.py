@@ -37,7 +37,8 @@ replaced by a fixed box per field, so the reader gets page + crop (two images, 1
 tokens) as in production; `--boxes policy` keeps the fallback (page only, one image).
 `--interleave on` (default) lets `crop_then_answer` interleave policy and reader calls where
 the policy makes several (`--policy-batch`); `--side-stream on` (default) encodes ahead on a
-side CUDA stream; `--tokenizer-threads on` sets TOKENIZERS_PARALLELISM. Every batch's pages
+side CUDA stream; `--tokenizer-threads on` sets TOKENIZERS_PARALLELISM; `--static-decode on` generates with
+a static KV cache, which transformers compiles on CUDA (each row's untimed round pays it). Every batch's pages
 are copies (each its own image object, made before timing): what is done once per distinct
 page sees as many pages as in production. `--variant KEY=VALUE,...` (repeatable) measures
 rows with exactly those settings instead of the product of the flags; the JSON is rewritten
@@ -138,7 +139,7 @@ def build_checkpoints(folder: Path, tiny: bool) -> tuple[Path, Path]:
 SETTINGS = {  # a row's settings: flag defaults, overridden per --variant
     "batch": int, "prefetch": "on_off", "shrink": "on_off", "image_device": str, "tensors": "on_off",
     "policy_batch": int, "reader_batch": int, "tokenizer_threads": "on_off", "interleave": "on_off",
-    "boxes": str, "side_stream": "on_off", "vision_once": "on_off",
+    "boxes": str, "side_stream": "on_off", "vision_once": "on_off", "static_decode": "on_off",
 }
 
 
@@ -174,6 +175,7 @@ def measure_batch(policy, reader, specs, batch_pages, setting: dict, args, secon
     policy.prefetch = prefetch
     reader.batch_size = min(setting["reader_batch"] or requests, requests)
     reader.prefetch = prefetch
+    policy.decode = reader.decode = "static" if setting["static_decode"] else "dynamic"
     for loaded in (policy._loaded, reader._loaded):
         loaded.shrink_images, loaded.image_device, loaded.image_tensors = shrink, image_device, tensors
         loaded.side_stream, loaded.vision_once = setting["side_stream"], setting["vision_once"]
@@ -189,8 +191,10 @@ def measure_batch(policy, reader, specs, batch_pages, setting: dict, args, secon
                     if interleave and interleaves(policy, reader, requests) else math.ceil(requests / reader.batch_size))
     # Untimed rounds with this row's settings first: on an H100 the first row after loading ran
     # up to 2x slower than the same settings later (kernels and allocator for new shapes).
+    warmup_started = time.perf_counter()  # includes any compile (--static-decode on)
     for round_ in range(args.warmup_rounds):
         crop_then_answer(batch_pages(n_pages, round_ * n_pages), specs, policy, reader, interleave=interleave)
+    warmup_s = time.perf_counter() - warmup_started
     batches = [batch_pages(n_pages, round_ * n_pages) for round_ in range(args.rounds)]  # copied before timing
     if cuda:
         torch.cuda.synchronize()
@@ -224,11 +228,12 @@ def measure_batch(policy, reader, specs, batch_pages, setting: dict, args, secon
         "policy_batch": policy.batch_size, "policy_calls": math.ceil(requests / policy.batch_size),
         "prefetch": prefetch, "shrink": shrink, "image_device": image_device, "tensors": tensors,
         "tokenizer_threads": setting["tokenizer_threads"], "side_stream": setting["side_stream"],
-        "vision_once": setting["vision_once"],
+        "vision_once": setting["vision_once"], "static_decode": setting["static_decode"],
         "interleaved": interleave and interleaves(policy, reader, requests),
         "boxes": setting["boxes"], "reader_crop_share": round(crops / (requests * args.rounds), 3),
         "pages_per_s": round(pages_done / wall, 2), "answers_per_s": round(pages_done * len(specs) / wall, 1),
-        "policy_s": round(policy_s, 3), "reader_s": round(reader_s, 3), "wall_s": round(wall, 3), **stages,
+        "policy_s": round(policy_s, 3), "reader_s": round(reader_s, 3), "wall_s": round(wall, 3),
+        "warmup_s": round(warmup_s, 1), **stages,
         # pages/s if only model.generate took time (both models, as measured in this row)
         "generate_only_pages_per_s": round(pages_done / max(seconds.get("policy_generate_s", 0.0)
                                                             + seconds.get("reader_generate_s", 0.0), 1e-9), 1),
@@ -247,6 +252,7 @@ def format_row(row: dict) -> str:
         f"tensors {'on ' if row['tensors'] else 'off'}, tokenizer threads "
         f"{'on ' if row['tokenizer_threads'] else 'off'}, side stream {'on ' if row['side_stream'] else 'off'}, "
         f"vision once {'on ' if row['vision_once'] else 'off'}, "
+        f"static decode {'on ' if row['static_decode'] else 'off'}, "
         f"interleaved {'yes' if row['interleaved'] else 'no '}, "
         f"crops {row['reader_crop_share']:.0%}: "
         f"{row['pages_per_s']:7.2f} pages/s (generate only {row['generate_only_pages_per_s']})  "
@@ -370,6 +376,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="CUDA: inputs encoded ahead on a side stream (scoring.encode_ahead); off: the default stream")
     parser.add_argument("--vision-once", choices=("on", "off"), default="on",
                         help="each distinct image through the vision encoder once per call (scoring.encode_distinct)")
+    parser.add_argument("--static-decode", choices=("on", "off"), default="off",
+                        help="generate with a static KV cache, which transformers compiles on CUDA (CUDA graphs); "
+                             "the row's untimed round pays the compile")
     parser.add_argument("--variant", action="append", default=None, metavar="KEY=VALUE,...",
                         help="one row with these settings over the flags' (repeatable; replaces the product "
                              f"of the flags): {', '.join(SETTINGS)}, e.g. batch=1024,tensors=off,policy_batch=512")
@@ -385,7 +394,7 @@ def main(argv: list[str] | None = None) -> dict:
     keys = ("batch", "prefetch", "shrink", "image_device", "tensors", "tokenizer_threads")
     product = [dict(zip(keys, values), policy_batch=args.policy_batch, reader_batch=args.reader_batch,
                     interleave=args.interleave == "on", boxes=args.boxes, side_stream=args.side_stream == "on",
-                    vision_once=args.vision_once == "on")
+                    vision_once=args.vision_once == "on", static_decode=args.static_decode == "on")
                for values in itertools.product(args.batch_sizes, args.prefetch, args.shrink, args.image_device,
                                                args.tensors, args.tokenizer_threads)]
     args.variants = [parse_variant(v, product[0]) for v in args.variant] if args.variant else product

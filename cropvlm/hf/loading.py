@@ -57,6 +57,13 @@ class Loaded:
     vision_once: bool = True
 
 
+# How `generate` decodes (`scoring.generate_encoded`): "dynamic" (transformers' default cache,
+# eager) or "static" (a static KV cache; on CUDA transformers compiles the decode step with
+# torch.compile and CUDA graphs). Same tokens (tested); one H200, SmolVLM-256M-sized policy
+# and reader: 65.7 -> 84.4 pages/s, after a compile of ~140 s per process (~40 s with a warm
+# inductor cache) and once more per new batch shape. reports/gpu_throughput.
+DECODES = ("dynamic", "static")
+
 _CACHE: dict[tuple, Loaded] = {}
 _LOCK = threading.Lock()
 

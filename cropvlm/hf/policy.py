@@ -62,8 +62,9 @@ class HfPolicy:
     def __init__(self, path: str, *, adapter: str | None = None, trainable: bool = False,
                  resolution: int | None = None, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 32, max_new_tokens: int = 20, attn_implementation: str | None = None,
-                 prefetch: bool = True) -> None:
+                 prefetch: bool = True, decode: str = "dynamic") -> None:
         self.path = str(path)
+        self.decode = scoring.check_decode(decode)
         self.adapter = None if adapter is None else str(adapter)
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens)
@@ -106,7 +107,8 @@ class HfPolicy:
 
         def generate(batch) -> tuple[torch.Tensor, torch.Tensor]:
             out = scoring.generate_encoded(self._loaded, batch, stops=stops, pad=pad,
-                                           max_new_tokens=self.max_new_tokens, with_logprobs=False)
+                                           max_new_tokens=self.max_new_tokens, with_logprobs=False,
+                                           static_cache=self.decode == "static")
             return out.tokens.cpu(), out.ends.cpu()
 
         def finish(chunk: Sequence[CropRequest], generated: tuple[torch.Tensor, torch.Tensor]) -> None:

@@ -48,8 +48,9 @@ class HfReader:
 
     def __init__(self, path: str, *, resolution: int | None = None, device: str | None = None,
                  dtype: str | None = None, batch_size: int = 32, max_new_tokens: int = 24,
-                 attn_implementation: str | None = None, prefetch: bool = True) -> None:
+                 attn_implementation: str | None = None, prefetch: bool = True, decode: str = "dynamic") -> None:
         self.path = str(path)
+        self.decode = scoring.check_decode(decode)
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens)
         self.prefetch = bool(prefetch)
@@ -125,7 +126,7 @@ class HfReader:
     @torch.no_grad()
     def _generate(self, batch: Any, stops: list[int], pad: int) -> scoring.Generated:
         return scoring.generate_encoded(self._loaded, batch, stops=stops, pad=pad,
-                                        max_new_tokens=self.max_new_tokens)
+                                        max_new_tokens=self.max_new_tokens, static_cache=self.decode == "static")
 
     def _decode(self, requests: Sequence[ReadRequest], out: scoring.Generated) -> list[Answer]:
         tokenizer = self._loaded.processor.tokenizer

@@ -22,7 +22,13 @@ import torch
 from PIL import Image
 
 from cropvlm.hf.image_inputs import Region, device_images, processor_device, shrink_once
-from cropvlm.hf.loading import Loaded
+from cropvlm.hf.loading import DECODES, Loaded
+
+def check_decode(decode: str) -> str:
+    if decode not in DECODES:
+        raise ValueError(f"decode must be one of {DECODES}, got {decode!r}")
+    return decode
+
 
 def stop_ids(loaded: Loaded) -> set[int]:
     ids: set[int] = set()
@@ -235,10 +241,12 @@ def generate(loaded: Loaded, prompts: Sequence[str], images: Sequence[Sequence[I
 @torch.no_grad()
 def generate_encoded(loaded: Loaded, batch: Any, *, stops: Sequence[int], pad: int, max_new_tokens: int,
                      do_sample: bool = False, temperature: float = 1.0, num_return_sequences: int = 1,
-                     with_logprobs: bool = True) -> Generated:
+                     with_logprobs: bool = True, static_cache: bool = False) -> Generated:
     """`generate` on a batch `encode`d beforehand (possibly in another thread); `stops` and
     `pad` come from `stop_ids` / `pad_id`, read by the caller: the tokenizer is not touched
-    here, so encoding the next batch may run beside this call. `batch` may be `encode_ahead`'s."""
+    here, so encoding the next batch may run beside this call. `batch` may be `encode_ahead`'s.
+    `static_cache`: a static KV cache, which transformers compiles into CUDA graphs on a GPU
+    (no per-token Python; each new batch shape compiles once, see `DECODES`)."""
     batch = dict(_ready(batch))
     index = batch.pop("image_index", None)
     if index is not None:  # `encode_distinct`: each distinct image through the vision encoder once
@@ -251,6 +259,8 @@ def generate_encoded(loaded: Loaded, batch: Any, *, stops: Sequence[int], pad: i
         kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
     else:
         kwargs.update(temperature=None, top_k=None, top_p=None)
+    if static_cache:  # on CUDA transformers compiles the decode step then (CUDA graphs)
+        kwargs["cache_implementation"] = "static"
     out = loaded.model.generate(**batch, **kwargs)
     tokens = out.sequences[:, batch["input_ids"].shape[1]:]
     lengths, ends = _lengths(tokens, set(stops))

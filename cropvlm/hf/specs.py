@@ -5,7 +5,9 @@
 
 MODEL is a hub id (`HuggingFaceTB/SmolVLM-256M-Instruct`) or a local folder; the last `@`
 starts the resolution (an integer, or `default`). Keys: `batch_size`, `max_new_tokens`,
-`device`, `dtype`, `attn` (attn_implementation) and, for the policy, `adapter`.
+`device`, `dtype`, `attn` (attn_implementation), `decode` (`dynamic`, or `static`: a
+static KV cache that transformers compiles on CUDA, see `scoring.DECODES`) and, for the
+policy, `adapter`.
 Examples: `hf:/models/smolvlm@512?batch_size=128`,
 `hf:HuggingFaceTB/SmolVLM-256M-Instruct@512?adapter=/policies/v7`.
 Importing this module does not import torch; building a backend does.
@@ -17,9 +19,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from cropvlm.errors import SpecError
+from cropvlm.hf.loading import DECODES
 
 _INT_KEYS = {"batch_size", "max_new_tokens"}
-_STR_KEYS = {"device", "dtype", "attn"}
+_STR_KEYS = {"device", "dtype", "attn", "decode"}
+_CHOICES = {"decode": DECODES}
 
 
 def parse(spec: str, *, allow_adapter: bool) -> tuple[str, dict[str, Any]]:
@@ -48,6 +52,8 @@ def parse(spec: str, *, allow_adapter: bool) -> tuple[str, dict[str, Any]]:
                 kwargs[key] = int(value)
             except ValueError as exc:
                 raise SpecError(f"{key} must be an integer in {spec!r}") from exc
+        elif key in _CHOICES and value not in _CHOICES[key]:
+            raise SpecError(f"{key} must be one of {list(_CHOICES[key])} in {spec!r}, got {value!r}")
         else:
             kwargs["attn_implementation" if key == "attn" else key] = value
     return model, kwargs

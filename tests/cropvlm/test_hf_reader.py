@@ -223,12 +223,14 @@ def test_hf_specs_parse_and_build(checkpoints):
     )
     assert specs.parse("hf:/m/a@b@default", allow_adapter=False) == ("/m/a@b", {})
     assert specs.parse("hf:/m/p?adapter=/runs/v7", allow_adapter=True) == ("/m/p", {"adapter": "/runs/v7"})
-    for bad in ("hf:", "hf:/m@x", "hf:/m?adapter=/a", "hf:/m?batch_size=two", "ocr:rapidocr"):
+    assert specs.parse("hf:/m/p?decode=static", allow_adapter=True) == ("/m/p", {"decode": "static"})
+    for bad in ("hf:", "hf:/m@x", "hf:/m?adapter=/a", "hf:/m?batch_size=two", "ocr:rapidocr", "hf:/m?decode=fast"):
         with pytest.raises(SpecError):
             specs.parse(bad, allow_adapter=False)
     reader = specs.build_reader(f"hf:{checkpoints['idefics3']}@32?max_new_tokens=4&batch_size=2")
     assert reader.version.startswith(f"hf:{checkpoints['idefics3'].name}@32#")
-    assert reader.max_new_tokens == 4 and reader.batch_size == 2
+    assert reader.max_new_tokens == 4 and reader.batch_size == 2 and reader.decode == "dynamic"
+    assert specs.build_policy(f"hf:{checkpoints['idefics3']}@32?decode=static").decode == "static"
 
 
 def test_version_tells_checkpoints_of_one_architecture_apart(tmp_path):

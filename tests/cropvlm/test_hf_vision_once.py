@@ -126,4 +126,5 @@ def test_images_split_into_tiles_are_left_to_the_processor(tmp_path, offline):
     loaded.processor.image_processor.size = {"longest_edge": 64}  # larger than the 32 px tile: pages are split
     assert not scoring.one_tile_per_image(loaded)
     batch = scoring.encode_ahead(loaded, [text, text], [[page], [page]], padding_side="left")
+    batch = batch.batch if isinstance(batch, scoring.Encoded) else batch  # CUDA: made on the side stream
     assert "image_index" not in batch and batch["pixel_values"].shape[:2] == (2, 5)  # 2 x 2 tiles + global
