@@ -29,6 +29,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          help="OCR engine that locates labelled answers on their pages for the SFT "
                               "warm start (default rapidocr); 'none' trains on labels with GRPO only")
     retrain.add_argument("--margin", type=float, default=0.02, help="held-out exact-match margin to promote")
+    retrain.add_argument("--size-shift", type=int, default=None, metavar="BINS",
+                         help="size bins (each ~1.3x the side) added to the candidate's boxes when served, "
+                              "so names and addresses are not cut (default: the parent's, 0 from scratch)")
     retrain.add_argument("--train", default="{}", metavar="JSON",
                          help='training settings, e.g. \'{"sft_steps": 800, "grpo": {"steps": 60}}\'')
     retrain.add_argument("--workdir", help="local scratch folder (default: a temporary one)")
@@ -52,7 +55,7 @@ def _retrain(args: argparse.Namespace) -> int:
             judge=args.judge, init=args.init, synthetic_documents=args.synthetic,
             synthetic_heldout=args.synthetic_heldout, synthetic_seed=args.synthetic_seed,
             use_labels=not args.no_labels,
-            grounding=None if args.grounding == "none" else args.grounding, margin=args.margin, train=overrides, workdir=args.workdir,
+            grounding=None if args.grounding == "none" else args.grounding, margin=args.margin, size_shift=args.size_shift, train=overrides, workdir=args.workdir,
             database_url=args.database_url, export_to=args.export,
         )
     except (CropVLMError, StorageError, ValueError, TypeError, OSError) as exc:

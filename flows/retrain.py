@@ -42,6 +42,7 @@ def retrain(
     use_labels: bool = True,
     grounding: str | None = "rapidocr",
     margin: float = 0.02,
+    size_shift: int | None = None,
     train: dict | None = None,
     model: dict | None = None,
     workdir: str | None = None,
@@ -61,6 +62,7 @@ def retrain(
         database_url=database_url, artifacts_uri=artifacts_uri, judge=judge, init=init,
         synthetic_documents=synthetic_documents, synthetic_heldout=synthetic_heldout,
         synthetic_seed=synthetic_seed, use_labels=use_labels, grounding=grounding, margin=margin,
+        size_shift=size_shift,
         train=train_config(train), model=dict(model or {}), workdir=workdir,
     )
     progress = create_progress_artifact(0.0, key="retrain-progress", description="SFT + GRPO steps")

@@ -55,6 +55,9 @@ class RetrainJob:
     use_labels: bool = True  # the labels table: train split to learn, heldout split to judge
     grounding: str | None = "rapidocr"  # OCR engine that finds SFT boxes for labelled answers; None = GRPO only
     margin: float = 0.02  # promote only if held-out exact match beats the incumbent by this
+    # size bins added to the candidate's boxes when served (config "size_shift", see
+    # HeatmapPolicy): judged and extracted with it; None keeps the parent's
+    size_shift: int | None = None
     dpi: int = 150
     heldout_limit: int | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -68,6 +71,8 @@ class RetrainJob:
             raise TrainingError("synthetic document counts must be >= 0")
         if self.grounding is not None and self.grounding not in OCR_ENGINES:
             raise TrainingError(f"grounding must be one of {list(OCR_ENGINES)} or None, got {self.grounding!r}")
+        if self.size_shift is not None and not 0 <= self.size_shift <= 4:
+            raise TrainingError(f"size_shift must be 0-4 size bins (each ~1.3x the side), got {self.size_shift}")
         if not self.use_labels and not self.synthetic_documents:
             raise TrainingError("nothing to train on: no synthetic documents and labels are off")
 
@@ -203,6 +208,8 @@ def train_candidate(job: RetrainJob, *, flow_run_id: str | None = None, on_step:
         shutil.rmtree(out, ignore_errors=True)
         # No wall-clock seconds in the config (they go to `metrics`): a rerun after a crash past
         # this point must register the very same candidate, and the registry compares configs.
+        if job.size_shift is not None:
+            policy.extra_config["size_shift"] = job.size_shift
         policy.extra_config = {**policy.extra_config, "trained": {
             "judge": job.judge, "parent": parent_version, "settings": job.settings(),
             "data": _without_seconds(data.counts), "sft_steps": len(state.sft_curve),

@@ -46,16 +46,27 @@ def greedy_choices(logits: np.ndarray, masks: np.ndarray, size_bins: int) -> lis
     return [(int(c), int(w), int(h)) for c, w, h in zip(cells, widths, heights)]
 
 
+def shifted(choices: list[tuple[int, int, int]], shift: int, size_bins: int) -> list[tuple[int, int, int]]:
+    """`shift` size bins added to each choice's width and height bins, kept in range."""
+    last = size_bins - 1
+    return [(cell, min(max(w + shift, 0), last), min(max(h + shift, 0), last)) for cell, w, h in choices]
+
+
 class HeatmapPolicy:
     """Policy protocol over an exported heatmap network; see the module docstring."""
 
-    def __init__(self, folder: str | Path, *, batch_pages: int = 8, threads: int | None = None) -> None:
+    def __init__(self, folder: str | Path, *, batch_pages: int = 8, threads: int | None = None,
+                 size_shift: int | None = None) -> None:
         import onnxruntime as ort  # a runtime dependency already (RapidOCR)
 
         self.folder = Path(folder)
         self.config = load_config(self.folder)
         self.geometry = geometry_of(self.config)
         self.buckets = int(self.config["buckets"])
+        # Size bins added to the chosen width and height (each bin ~1.3x the side): a margin for
+        # the coarse centre grid, so names and addresses are not cut. A setting of the folder
+        # (config.json, written by the retrain flow's `size_shift`) or of the caller.
+        self.size_shift = int(self.config.get("size_shift", 0) if size_shift is None else size_shift)
         self.batch_pages = batch_pages
         model = self.folder / ONNX_FILE
         try:
@@ -69,6 +80,8 @@ class HeatmapPolicy:
         self._session = ort.InferenceSession(weights, options, providers=["CPUExecutionProvider"])
         name = self.config.get("name") or self.folder.name
         self.version = f"heatmap:{name}#{hashlib.sha256(weights).hexdigest()[:12]}"
+        if self.size_shift:  # other boxes from the same weights: another version
+            self.version += f"+size{self.size_shift:+d}"
 
     def logits(self, requests: Sequence[CropRequest]):
         batch = make_batch(requests, self.geometry, self.buckets)
@@ -80,8 +93,9 @@ class HeatmapPolicy:
         proposals: list[Proposal] = []
         for chunk in _page_chunks(requests, self.batch_pages):
             logits, batch = self.logits(chunk)
-            for choice, placement in zip(greedy_choices(logits, batch.masks, self.geometry.size_bins),
-                                         batch.placements):
+            choices = shifted(greedy_choices(logits, batch.masks, self.geometry.size_bins), self.size_shift,
+                              self.geometry.size_bins)
+            for choice, placement in zip(choices, batch.placements):
                 box = decode_box(*choice, placement, self.geometry)
                 proposals.append(Proposal(box=box, text=box.format()))
         return proposals

@@ -25,7 +25,7 @@ from cropvlm.box import Box
 from cropvlm.heatmap.batch import HeatmapBatch, make_batch
 from cropvlm.heatmap.geometry import Geometry, decode_box, encode_box
 from cropvlm.heatmap.network import HeatmapNet
-from cropvlm.heatmap.onnx_policy import CONFIG_FILE, ONNX_FILE, geometry_of, greedy_choices, load_config
+from cropvlm.heatmap.onnx_policy import CONFIG_FILE, ONNX_FILE, geometry_of, greedy_choices, load_config, shifted
 from cropvlm.heatmap.question import BUCKETS
 from cropvlm.policies.base import CropRequest, Proposal
 from cropvlm.training.samples import PolicySamples
@@ -188,7 +188,9 @@ class TrainableHeatmapPolicy:
         finally:
             self.net.train(was_training)
         logits = flat.reshape(flat.shape[0], flat.shape[1], self.geometry.grid, self.geometry.grid).numpy()
-        choices = greedy_choices(logits, batch.masks, self.geometry.size_bins)
+        # the served policy's margin too (config "size_shift"): judged as it will be served
+        choices = shifted(greedy_choices(logits, batch.masks, self.geometry.size_bins),
+                          int(self.extra_config.get("size_shift", 0)), self.geometry.size_bins)
         return [self._proposal(np.asarray(c), p) for c, p in zip(choices, batch.placements)]
 
     def _proposal(self, ids, placement) -> Proposal:

@@ -57,12 +57,15 @@ def test_a_candidate_is_promoted_only_when_it_beats_the_incumbent(db_url, tmp_pa
 
     # a second candidate, from the promoted one, that cannot clear the margin
     second = run(db_url, tmp_path, init="promoted", margin=1.0, train={**SHORT, "seed": 1},
-                 workdir=str(tmp_path / "work2"))
+                 workdir=str(tmp_path / "work2"), size_shift=1)
     assert second["decision"] == "rejected" and set(second["heldout"]) == {"candidate", "promoted", "full"}
     assert promoted(db_url).version == first["candidate"]
     with get_session_factory(db_url).begin() as session:
         candidate = registry.get_version(session, second["candidate"])
     assert candidate.status == "rejected" and candidate.parent_version == first["candidate"]
+    # served (and judged) with larger boxes: its config says so, its version tells it apart
+    assert candidate.config["size_shift"] == 1 and second["candidate"].endswith("+size+1")
+    assert "size_shift" not in config and "+size" not in first["candidate"]
 
 
 def test_a_failed_run_leaves_the_promoted_policy_and_resumes_from_its_checkpoint(tmp_path):
@@ -133,6 +136,8 @@ def test_nothing_to_train_on_is_a_clear_error(tmp_path):
     upgrade_database(db_url)
     with pytest.raises(TrainingError, match="no training labels"):
         run(db_url, tmp_path, synthetic_documents=0, use_labels=True)
+    with pytest.raises(TrainingError, match="size_shift must be 0-4"):
+        run(db_url, tmp_path, size_shift=9)
     assert promoted(db_url) is None
 
 

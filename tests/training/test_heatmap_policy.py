@@ -107,6 +107,22 @@ def test_onnx_export_proposes_what_torch_proposes(tmp_path):
     assert HeatmapPolicy(other).version != served.version  # the version names the weights
 
 
+def test_size_shift_widens_the_served_boxes_and_names_itself(tmp_path):
+    policy = small_policy(9)  # boxes below the largest size bin
+    plain_folder = policy.save(tmp_path / "plain")
+    policy.extra_config["size_shift"] = 2
+    folder = policy.save(tmp_path / "shifted")
+    requests = requests_for([patch_page(i)[0] for i in range(3)])
+    plain, served = HeatmapPolicy(plain_folder), HeatmapPolicy(folder)
+    assert served.size_shift == 2 and served.version == plain.version + "+size+2"
+    wide, narrow = served.propose(requests), plain.propose(requests)
+    assert [p.text for p in wide] == [p.text for p in policy.propose(requests)]  # torch decodes alike
+    assert all(w.box.x2 - w.box.x1 >= n.box.x2 - n.box.x1 and w.box.y2 - w.box.y1 >= n.box.y2 - n.box.y1
+               for w, n in zip(wide, narrow))
+    assert sum(w.box.area > n.box.area for w, n in zip(wide, narrow)) >= len(requests) // 2
+    assert [p.text for p in HeatmapPolicy(folder, size_shift=0).propose(requests)] == [p.text for p in narrow]
+
+
 def test_reloaded_weights_are_identical(tmp_path):
     policy = small_policy(5)
     folder = policy.save(tmp_path / "p", onnx=False)
