@@ -24,6 +24,7 @@ from PIL import Image
 from cropvlm.hf.image_inputs import Region, device_images, processor_device, shrink_once
 from cropvlm.hf.loading import DECODES, Loaded
 
+
 def check_decode(decode: str) -> str:
     if decode not in DECODES:
         raise ValueError(f"decode must be one of {DECODES}, got {decode!r}")
