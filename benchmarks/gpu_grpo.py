@@ -4,7 +4,7 @@
     python benchmarks/gpu_grpo.py --device cpu --tiny      # smoke test, < 90 s on a laptop CPU
     python benchmarks/gpu_grpo.py --json grpo.json --lora-r 128 --prompts 16 --steps 10
 
-Builds two Idefics3 checkpoints with random weights exactly as `gpu_extract.py` does
+Builds two Idefics3 checkpoints with random weights as `gpu_extract.py` does (`gpu_workload.py`)
 (SmolVLM-256M size: SigLIP-B/16 at 512 px, 64 image tokens per image, SmolLM2-135M-sized
 decoder; `--tiny`: the test suite's tiny model), one for the policy and one for the reader,
 and a LoRA adapter for the policy (r=16, alpha=2r by default; the paper uses r=128, alpha=256)
@@ -58,8 +58,8 @@ sys.path.insert(0, str(REPO / "tests" / "cropvlm"))  # tiny_models: checkpoint b
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from gpu_extract import build_checkpoints  # noqa: E402
 from gpu_measure import GpuUtilSampler  # noqa: E402
+from gpu_workload import build_checkpoints  # noqa: E402
 from hf_image_processor import CHOICES, HELP, use_image_processor  # noqa: E402
 
 LORA_TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"

@@ -14,7 +14,6 @@ wrong place or cut the value. Median box areas are in percent of the page.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from collections import Counter, defaultdict
@@ -39,23 +38,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dpi", type=int, default=150)
     args = parser.parse_args(argv)
 
-    from cropvlm.box import Box
+    from cropvlm.evaluation.labels import load_labels
     from cropvlm.policies.base import CropRequest
     from cropvlm.render import RenderConfig, render_document
     from cropvlm.specs import build_policy
 
-    rows = [json.loads(line) for line in (args.folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()
-            if line.strip()]
     keep = set(args.docs.read_text().split()) if args.docs else None
-    rows = [r for r in rows if r.get("box") and (keep is None or r["doc"] in keep)]
+    labels = [label for label in load_labels(args.folder).labels
+              if label.box is not None and (keep is None or label.doc in keep)]
     pages: dict[str, list] = {}
     requests, golds = [], []
-    for r in rows:
-        if r["doc"] not in pages:
-            pages[r["doc"]] = render_document((args.folder / r["doc"]).read_bytes(), RenderConfig(dpi=args.dpi)).pages
-        gold = Box(*r["box"])
-        requests.append(CropRequest(pages[r["doc"]][r.get("page", 1) - 1], r["question"], r["field"], gold_box=gold))
-        golds.append((r["field"], gold))
+    for label in labels:
+        if label.doc not in pages:
+            pages[label.doc] = render_document((args.folder / label.doc).read_bytes(), RenderConfig(dpi=args.dpi)).pages
+        requests.append(CropRequest(pages[label.doc][(label.page or 1) - 1], label.question, label.field,
+                                    gold_box=label.box))
+        golds.append((label.field, label.box))
     proposals = build_policy(args.policy).propose(requests)
 
     counts: dict[str, Counter] = defaultdict(Counter)
