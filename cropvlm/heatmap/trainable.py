@@ -132,7 +132,10 @@ class TrainableHeatmapPolicy:
             heights = torch.multinomial(F.softmax(at_cell[:, 1 + k :] / temperature, 1), 1, generator=generator)
         ids = torch.cat([cells[:, None], widths, heights], dim=1)
         token_lp = self._choice_logprobs(flat[rows], masks[rows], ids, temperature)
-        proposals = [self._proposal(ids[i], batch.placements[g]) for i, g in enumerate(groups)]
+        # the judge sees the box as it will be served (config "size_shift"); the log-probs
+        # stay those of the sampled choices, which is what the policy is updated on
+        served = self._served(ids.tolist())
+        proposals = [self._proposal(served[i], batch.placements[g]) for i, g in enumerate(groups)]
         return PolicySamples(
             texts=[p.text for p in proposals], proposals=proposals, group=groups, completion_ids=ids,
             completion_mask=torch.ones_like(ids, dtype=torch.bool), token_logprobs=token_lp,
@@ -188,10 +191,14 @@ class TrainableHeatmapPolicy:
         finally:
             self.net.train(was_training)
         logits = flat.reshape(flat.shape[0], flat.shape[1], self.geometry.grid, self.geometry.grid).numpy()
-        # the served policy's margin too (config "size_shift"): judged as it will be served
-        choices = shifted(greedy_choices(logits, batch.masks, self.geometry.size_bins),
-                          int(self.extra_config.get("size_shift", 0)), self.geometry.size_bins)
+        choices = self._served(greedy_choices(logits, batch.masks, self.geometry.size_bins))
         return [self._proposal(np.asarray(c), p) for c, p in zip(choices, batch.placements)]
+
+    def _served(self, choices) -> list[tuple[int, int, int]]:
+        """Choices with the served policy's margin (config "size_shift"), so training judges
+        and evaluates boxes as `HeatmapPolicy` will serve them."""
+        return shifted([tuple(c) for c in choices], int(self.extra_config.get("size_shift", 0)),
+                       self.geometry.size_bins)
 
     def _proposal(self, ids, placement) -> Proposal:
         box = decode_box(int(ids[0]), int(ids[1]), int(ids[2]), placement, self.geometry)

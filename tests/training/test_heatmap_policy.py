@@ -123,6 +123,22 @@ def test_size_shift_widens_the_served_boxes_and_names_itself(tmp_path):
     assert [p.text for p in HeatmapPolicy(folder, size_shift=0).propose(requests)] == [p.text for p in narrow]
 
 
+def test_sampled_boxes_are_judged_as_served_but_scored_as_sampled():
+    policy = small_policy(9)
+    requests = requests_for([patch_page(i)[0] for i in range(2)])
+    torch.manual_seed(0)
+    plain = policy.sample(requests, num_samples=4)
+    policy.extra_config["size_shift"] = 2
+    torch.manual_seed(0)
+    served = policy.sample(requests, num_samples=4)
+    assert torch.equal(served.completion_ids, plain.completion_ids)  # the same choices sampled
+    assert torch.allclose(served.token_logprobs, plain.token_logprobs)  # and updated on
+    sides = [((w.box.x2 - w.box.x1, w.box.y2 - w.box.y1), (n.box.x2 - n.box.x1, n.box.y2 - n.box.y1))
+             for w, n in zip(served.proposals, plain.proposals)]
+    assert all(ws >= ns - 1e-6 for wide, narrow in sides for ws, ns in zip(wide, narrow))
+    assert sum(wide[0] * wide[1] > narrow[0] * narrow[1] for wide, narrow in sides) >= len(sides) // 2
+
+
 def test_reloaded_weights_are_identical(tmp_path):
     policy = small_policy(5)
     folder = policy.save(tmp_path / "p", onnx=False)
