@@ -9,9 +9,10 @@ recovery path when a worker dies.
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import update_progress_artifact
 
+from cropvlm.training.loop import progress_line
 from tasks.extract import GPU_TAG, model_slot
 from tasks.retraining import RetrainJob, decide, train_candidate
 
@@ -20,11 +21,14 @@ from tasks.retraining import RetrainJob, decide, train_candidate
 def train_candidate_task(job: RetrainJob, *, flow_run_id: str | None, gpu_limit: str | None,
                          progress_artifact=None) -> dict:
     total = job.train.sft_steps + job.train.grpo.steps
+    logger = get_run_logger()
 
     def on_step(state) -> None:
         done = state.step + (job.train.sft_steps if state.phase != "sft" else 0)
-        if progress_artifact is not None and (done % 10 == 0 or done == total):
-            update_progress_artifact(progress_artifact, progress=100.0 * done / max(1, total))
+        if done % 10 == 0 or done == total:
+            logger.info(progress_line(state, job.train))
+            if progress_artifact is not None:
+                update_progress_artifact(progress_artifact, progress=100.0 * done / max(1, total))
 
     with model_slot(gpu_limit)():
         return train_candidate(job, flow_run_id=flow_run_id, on_step=on_step)

@@ -69,6 +69,18 @@ class TrainState:
 Progress = Callable[[TrainState], None]
 
 
+def progress_line(state: TrainState, config: TrainConfig) -> str:
+    """One line on where training stands, for logs: the phase, the step and its last point."""
+    if state.phase == "grpo" and state.grpo_curve:
+        p = state.grpo_curve[-1]
+        return (f"GRPO step {p['step'] + 1}/{config.grpo.steps}: reward {p['reward']:.3f} "
+                f"(group std {p['reward_std']:.3f}), kl {p['kl']:.4f}, {p['seconds']:.0f} s")
+    if state.sft_curve:
+        p = state.sft_curve[-1]
+        return f"SFT step {p['step'] + 1}/{config.sft_steps}: loss {p['loss']:.4f}, {p['seconds']:.0f} s"
+    return f"{state.phase} step {state.step}"
+
+
 def train(policy, train_set: ExampleSet, reader, config: TrainConfig, *, checkpoint_dir: str | Path,
           resume: bool = True, on_checkpoint: Progress | None = None, on_step: Progress | None = None,
           reference=None) -> TrainState:

@@ -10,7 +10,7 @@ from cropvlm.evaluation.labels import Label
 from cropvlm.render import RenderConfig
 from cropvlm.training.examples import build_examples
 from cropvlm.training.grpo import GrpoConfig
-from cropvlm.training.loop import STATE_FILE, TrainConfig, train
+from cropvlm.training.loop import STATE_FILE, TrainConfig, progress_line, train
 from tests.training.conftest import SPECS, PatchReader, patch_dataset
 from tests.training.test_heatmap_policy import SMALL, small_policy
 
@@ -31,8 +31,12 @@ class Stop(Exception):
 
 def test_both_phases_run_and_leave_a_resumable_checkpoint(examples, tmp_path):
     policy = small_policy(1)
-    state = train(policy, examples, PatchReader(), CONFIG, checkpoint_dir=tmp_path)
+    logged = []
+    state = train(policy, examples, PatchReader(), CONFIG, checkpoint_dir=tmp_path,
+                  on_step=lambda s: logged.append(progress_line(s, CONFIG)))
     assert state.phase == "done"
+    assert len(logged) == 8 and logged[0].startswith("SFT step 1/4: loss ")
+    assert logged[4].startswith("GRPO step 1/4: reward ") and "group std" in logged[4]
     assert [p["step"] for p in state.sft_curve] == [0, 1, 2, 3]
     assert [p["step"] for p in state.grpo_curve] == [0, 1, 2, 3]
     assert all(0.0 <= p["components"]["accuracy"] <= 1.0 for p in state.grpo_curve)
