@@ -54,6 +54,22 @@ def accuracy_reward(
     return rewards
 
 
+def exact_reward(
+    completions: Sequence[str],
+    *,
+    predictions: Sequence[str | None],
+    gold: Sequence[str | None],
+    answer_types: Sequence[str],
+    **_: object,
+) -> list[float | None]:
+    """1 when the reader's answer equals the gold answer after normalisation by type, else 0:
+    the metric promotion is judged on. (`accuracy`'s ANLS credit for near misses pays a crop
+    whose zoom glues a name's words nearly as well as one that reads it right.) None without
+    a gold answer."""
+    return [None if answer is None or not str(answer).strip() else float(exact_match(prediction, answer, answer_type))
+            for prediction, answer, answer_type in zip(predictions, gold, answer_types, strict=True)]
+
+
 def likelihood_reward(
     completions: Sequence[str], *, gold_loglik: Sequence[float | None], **_: object
 ) -> list[float | None]:
@@ -72,6 +88,7 @@ def area_cost(completions: Sequence[str], **_: object) -> list[float | None]:
 BUILT_IN: dict[str, Reward] = {
     "format": format_reward,
     "accuracy": accuracy_reward,
+    "exact": exact_reward,
     "likelihood": likelihood_reward,
     "area": area_cost,
 }

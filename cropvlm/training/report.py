@@ -20,9 +20,11 @@ def moving_average(values: Sequence[float], window: int) -> list[float]:
 
 def curves_png(sft_curve: Sequence[Mapping], grpo_curve: Sequence[Mapping], path: str | Path,
                title: str = "training curves") -> Path:
-    """Two panels: SFT loss per step, GRPO mean reward (and accuracy) per step, with
-    moving averages over a tenth of each phase."""
+    """Two panels: SFT loss per step, GRPO mean reward (and the answer reward, `exact` or
+    `accuracy`, whichever was weighted) per step, with moving averages over a tenth of each phase."""
     path = Path(path)
+    named = {name for p in grpo_curve for name in p.get("components", {})}
+    answer_reward = "exact" if "exact" in named else "accuracy"
     width, height = 1000, 420
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
@@ -30,8 +32,8 @@ def curves_png(sft_curve: Sequence[Mapping], grpo_curve: Sequence[Mapping], path
     draw.text((20, 10), title, fill="black", font=font)
     panels = [
         ("SFT loss", [p["loss"] for p in sft_curve], None),
-        ("GRPO reward (blue), accuracy (orange)", [p["reward"] for p in grpo_curve],
-         [p.get("components", {}).get("accuracy") for p in grpo_curve]),
+        (f"GRPO reward (blue), {answer_reward} (orange)", [p["reward"] for p in grpo_curve],
+         [p.get("components", {}).get(answer_reward) for p in grpo_curve]),
     ]
     for index, (name, values, second) in enumerate(panels):
         left, top, w, h = 60 + index * 490, 50, 410, 320

@@ -1,7 +1,8 @@
 import pytest
 
 from cropvlm.box import Box
-from cropvlm.rewards import BUILT_IN, accuracy_reward, area_cost, combine, format_reward, likelihood_reward
+from cropvlm.rewards import (BUILT_IN, accuracy_reward, area_cost, combine, exact_reward, format_reward,
+                             likelihood_reward)
 from cropvlm.sft_boxes import AREA_FACTORS, enlarge_box, quintile_edges
 
 COMPLETIONS = ["[10, 20, 30, 40].", "[50, 50, 10, 10].", "somewhere at the top"]
@@ -21,6 +22,15 @@ def test_accuracy_reward_compares_by_type_and_falls_back_to_anls():
     assert rewards[:2] == [1.0, 1.0]
     assert 0.9 < rewards[2] < 1.0  # one letter off: ANLS, not exact
     assert rewards[3] is None  # no gold answer: not applicable
+
+
+def test_exact_reward_gives_no_credit_for_a_near_miss():
+    columns = dict(predictions=["RM 60.30", "INDAH GIFT & HOMEDECO", "INDAH GIFT & HOME DECO", "x"],
+                   gold=["60.30", "INDAH GIFT & HOME DECO", "indah gift & home deco.", " "],
+                   answer_types=["amount", "text", "text", "text"])
+    assert exact_reward(["[0, 0, 50, 50]."] * 4, **columns) == [1.0, 0.0, 1.0, None]
+    assert accuracy_reward(["[0, 0, 50, 50]."] * 4, **columns)[1] > 0.9  # what exact takes away
+    assert BUILT_IN["exact"] is exact_reward
 
 
 def test_likelihood_and_area_keep_none_where_not_applicable():
