@@ -33,27 +33,6 @@ def format_reward(completions: Sequence[str], **_: object) -> list[float | None]
     return [1.0 if _box(text) is not None else 0.0 for text in completions]
 
 
-def accuracy_reward(
-    completions: Sequence[str],
-    *,
-    predictions: Sequence[str | None],
-    gold: Sequence[str | None],
-    answer_types: Sequence[str],
-    **_: object,
-) -> list[float | None]:
-    """The frozen reader's answer from the crop against the gold answer: 1 when equal after
-    normalisation by type, else ANLS (0 below its 0.5 threshold). None without a gold answer."""
-    rewards: list[float | None] = []
-    for prediction, answer, answer_type in zip(predictions, gold, answer_types, strict=True):
-        if answer is None or not str(answer).strip():
-            rewards.append(None)
-        elif exact_match(prediction, answer, answer_type):
-            rewards.append(1.0)
-        else:
-            rewards.append(anls(prediction, answer))
-    return rewards
-
-
 def exact_reward(
     completions: Sequence[str],
     *,
@@ -68,6 +47,15 @@ def exact_reward(
     a gold answer."""
     return [None if answer is None or not str(answer).strip() else float(exact_match(prediction, answer, answer_type))
             for prediction, answer, answer_type in zip(predictions, gold, answer_types, strict=True)]
+
+
+def accuracy_reward(completions: Sequence[str], **columns) -> list[float | None]:
+    """The frozen reader's answer from the crop against the gold answer: 1 when equal after
+    normalisation by type (`exact_reward`'s columns), else ANLS (0 below its 0.5 threshold).
+    None without a gold answer."""
+    exact = exact_reward(completions, **columns)
+    return [e if e != 0.0 else anls(prediction, answer)
+            for e, prediction, answer in zip(exact, columns["predictions"], columns["gold"], strict=True)]
 
 
 def likelihood_reward(
