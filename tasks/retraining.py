@@ -215,7 +215,8 @@ def train_candidate(job: RetrainJob, *, flow_run_id: str | None = None, on_step:
             "data": _without_seconds(data.counts), "sft_steps": len(state.sft_curve),
             "grpo_steps": len(state.grpo_curve)}}
         policy.save(out)
-        curves_png(state.sft_curve, state.grpo_curve, out / "curves.png", title=f"{job.name}: SFT then GRPO")
+        phases = " then ".join(name for name, curve in (("SFT", state.sft_curve), ("GRPO", state.grpo_curve)) if curve)
+        curves_png(state.sft_curve, state.grpo_curve, out / "curves.png", title=f"{job.name}: {phases or 'no steps'}")
         (out / "curves.json").write_text(json.dumps({"sft": state.sft_curve, "grpo": state.grpo_curve}))
         version = HeatmapPolicy(out).version
         artifact_uri = upload_folder(job.artifacts_uri, f"policies/{version.split(':', 1)[1].replace('#', '-')}", out)
