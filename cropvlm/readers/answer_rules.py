@@ -24,6 +24,7 @@ from cropvlm.normalize import find_amounts, find_date_spans, format_amount, norm
 from cropvlm.readers.answer_text import address_lines, company_lines, crop_text_lines, question_kind
 from cropvlm.readers.layout import below, to_the_right
 from cropvlm.readers.ocr_lines import OcrLine, merge_into_lines
+from cropvlm.readers.spaces import split_numbers_from_words
 from cropvlm.templates import FieldSpec
 
 LABELLED = 1.0  # value next to one of the field's aliases
@@ -360,7 +361,7 @@ def _text(lines: list[OcrLine], spec: FieldSpec, region: str,
 
 
 def _text_candidate(text: str, used: Sequence[OcrLine], spec: FieldSpec, strength: float) -> Candidate:
-    text = strip_aliases(text, spec.aliases)
+    text = split_numbers_from_words(strip_aliases(text, spec.aliases))
     if not text:
         return EMPTY
     return Candidate(text, normalize_value(text, spec.type), strength, _mean_conf(used), tuple(used))

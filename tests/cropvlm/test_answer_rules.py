@@ -163,3 +163,9 @@ def test_crop_text_is_the_line_that_fits_the_question_not_everything_in_the_crop
 def test_a_header_line_without_latin_words_is_not_a_crash():
     # RapidOCR reads Chinese shop names on Malaysian receipts: letters, but no A-Z words.
     assert _looks_printed_name(OcrLine("海洋百货公司", 0.9, (0, 0, 100, 20)), min_height=10) is False
+
+
+def test_free_text_answers_get_spaces_between_glued_numbers_and_words_ids_do_not():
+    crop = lines_of("NO.205,JALAN PUTRA13,", "50450KUALA LUMPUR")
+    assert extract(crop, ADDRESS, "crop").text == "NO.205,JALAN PUTRA 13, 50450 KUALA LUMPUR"
+    assert extract(lines_of("Invoice No: INV1182161"), INVOICE).text == "INV1182161"

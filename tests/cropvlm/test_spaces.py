@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cropvlm.readers.spaces import restore_spaces
+from cropvlm.readers.spaces import restore_spaces, split_numbers_from_words
 
 
 def centres(text: str, wide: set[int], pitch: float = 10.0, gap: float = 16.0) -> list[float]:
@@ -67,3 +67,16 @@ def test_the_spaced_engine_reads_the_same_characters_with_its_spaces_back(tmp_pa
         assert a.replace(" ", "") == b.replace(" ", "") and b.count(" ") >= a.count(" ")
         added += b.count(" ") - a.count(" ")
     assert added > 0  # these bold names come out glued from the plain engine
+
+
+def test_numbers_glued_to_words_are_split_in_free_text():
+    read = "NO.205,JALAN PUTRA13, TAMAN Keystone JAYA, 50450KUALA LUMPUR, W.P"
+    assert split_numbers_from_words(read) == "NO.205,JALAN PUTRA 13, TAMAN Keystone JAYA, 50450 KUALA LUMPUR, W.P"
+    assert split_numbers_from_words("231Market St. Dallas") == "231 Market St. Dallas"
+    assert split_numbers_from_words("Müller2") == "Müller 2"  # letters beyond ASCII
+
+
+def test_ordinals_codes_postcodes_house_numbers_and_mixed_case_stay_whole():
+    for text in ("1ST FLOOR, 21ST AVE, 3rd Street", "London SW1A1AA", "12A JALAN B2", "LOT 5, 4WD, 10KG",
+                 "JALAN SS23/11, PT17920", "66 ChurchLane", "TAMAN RedwOod JAYA"):
+        assert split_numbers_from_words(text) == text
