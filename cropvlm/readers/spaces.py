@@ -79,7 +79,8 @@ def split_numbers_from_words(text: str) -> str:
     digits boundary inside such a token is a word break (on 100 held-out synthetic
     documents 38 of 50 addresses read from the gold box missed exact match, most on
     "81100JOHOR"-style glue). Not for ids, which are compared without spaces. (A capital
-    after lower-case letters, "ChurchLane", was tried too and left out: RapidOCR's own
-    case slips, "RedwOod", "LakeSide", broke as many answers as it fixed.)"""
+    after lower-case letters, "ChurchLane", was tried too and left out for now: it helps
+    real receipts' mixed-case addresses, but RapidOCR's own case slips, "RedwOod",
+    "LakeSide", broke 5 synthetic answers; reports/reader_reconcile/README.md.)"""
     text = _LETTERS_DIGITS.sub(r"\1 \2", text)
     return _DIGITS_LETTERS.sub(lambda m: m[0] if m[2].upper() in _ORDINAL else f"{m[1]} {m[2]}", text)
