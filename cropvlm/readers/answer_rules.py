@@ -361,7 +361,7 @@ def _text(lines: list[OcrLine], spec: FieldSpec, region: str,
 
 
 def _text_candidate(text: str, used: Sequence[OcrLine], spec: FieldSpec, strength: float) -> Candidate:
-    text = split_numbers_from_words(strip_aliases(text, spec.aliases))
+    text = split_numbers_from_words(strip_aliases(text, spec.aliases), address=question_kind(spec.question) == "address")
     if not text:
         return EMPTY
     return Candidate(text, normalize_value(text, spec.type), strength, _mean_conf(used), tuple(used))

@@ -70,17 +70,23 @@ def _touches_digit(text: str, i: int) -> bool:
 _LETTERS_DIGITS = re.compile(r"(?<![^\W_])([^\W\d_]{3,})(\d+)(?![^\W_])")
 _DIGITS_LETTERS = re.compile(r"(?<![^\W_])(\d+)([^\W\d_]{3,})(?![^\W_])")
 _ORDINAL = {"ST", "ND", "RD", "TH"}  # "1ST FLOOR" is one word
+# Mixed-case print glued: >= 3 lower-case letters, then a capital ("ShahAlam",
+# "ChurchLane"). Not a capital whose shape is its lower case's (C O S V W X Z): RapidOCR
+# slips on those ("RedwOod", "LakeSide"). Addresses only: names are written that way on
+# purpose ("FamilyMart").
+_CAMEL = re.compile(r"([a-zß-öø-ÿ]{3})(?=[ABD-NPQRTUYÀ-ÖØ-Þ])")
 
 
-def split_numbers_from_words(text: str) -> str:
-    """A space between a word and a number glued to it, for free-text answers (names,
-    addresses). A zoomed crop is read as one text region whose word spaces RapidOCR drops;
-    between two letters the gap evidence of `restore_spaces` is needed, but a letters /
-    digits boundary inside such a token is a word break (on 100 held-out synthetic
-    documents 38 of 50 addresses read from the gold box missed exact match, most on
-    "81100JOHOR"-style glue). Not for ids, which are compared without spaces. (A capital
-    after lower-case letters, "ChurchLane", was tried too and left out for now: it helps
-    real receipts' mixed-case addresses, but RapidOCR's own case slips, "RedwOod",
-    "LakeSide", broke 5 synthetic answers; reports/reader_reconcile/README.md.)"""
+def split_numbers_from_words(text: str, address: bool = False) -> str:
+    """Spaces back at word breaks a glued token shows by itself, for free-text answers:
+    a number glued to a word of 3+ letters (names, addresses) and, in an address, a capital
+    after lower-case letters. A zoomed crop is read as one text region whose word spaces
+    RapidOCR drops; between two letters of one case the gap evidence of `restore_spaces` is
+    needed, but these boundaries are word breaks (on 100 held-out synthetic documents 38 of
+    50 addresses read from the gold box missed exact match, most on "81100JOHOR"-style
+    glue; measured: reports/reader_reconcile/README.md). Not for ids, which are compared
+    without spaces."""
+    if address:
+        text = _CAMEL.sub(r"\1 ", text)
     text = _LETTERS_DIGITS.sub(r"\1 \2", text)
     return _DIGITS_LETTERS.sub(lambda m: m[0] if m[2].upper() in _ORDINAL else f"{m[1]} {m[2]}", text)

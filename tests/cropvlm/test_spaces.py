@@ -76,7 +76,12 @@ def test_numbers_glued_to_words_are_split_in_free_text():
     assert split_numbers_from_words("Müller2") == "Müller 2"  # letters beyond ASCII
 
 
-def test_ordinals_codes_postcodes_house_numbers_and_mixed_case_stay_whole():
+def test_ordinals_codes_postcodes_house_numbers_and_case_slips_stay_whole():
     for text in ("1ST FLOOR, 21ST AVE, 3rd Street", "London SW1A1AA", "12A JALAN B2", "LOT 5, 4WD, 10KG",
-                 "JALAN SS23/11, PT17920", "66 ChurchLane", "TAMAN RedwOod JAYA"):
-        assert split_numbers_from_words(text) == text
+                 "JALAN SS23/11, PT17920", "TAMAN RedwOod JAYA, LakeSide", "MacArthur Rd, DeWitt"):
+        assert split_numbers_from_words(text, address=True) == text
+
+
+def test_a_capital_after_lower_case_letters_is_a_word_break_in_addresses_only():
+    assert split_numbers_from_words("Lot 3,JalanPelabur, ShahAlam", address=True) == "Lot 3,Jalan Pelabur, Shah Alam"
+    assert split_numbers_from_words("FamilyMart") == "FamilyMart"  # a name written that way
