@@ -24,7 +24,7 @@ from cropvlm.normalize import find_amounts, find_date_spans, format_amount, norm
 from cropvlm.readers.answer_text import address_lines, company_lines, crop_text_lines, question_kind
 from cropvlm.readers.layout import below, to_the_right
 from cropvlm.readers.ocr_lines import OcrLine, merge_into_lines
-from cropvlm.readers.spaces import split_numbers_from_words
+from cropvlm.readers.spaces import split_glued_words
 from cropvlm.templates import FieldSpec
 
 LABELLED = 1.0  # value next to one of the field's aliases
@@ -340,12 +340,12 @@ def _id_like(token: str) -> bool:
 def _text(lines: list[OcrLine], spec: FieldSpec, region: str,
           frame: tuple[float, float] | None = None) -> Candidate:
     pattern = alias_pattern(spec.aliases)
+    kind = question_kind(spec.question)
     for _, places in labelled_values(lines, pattern):
         for place in places:
             text = strip_aliases(place.text, spec.aliases)
             if text:
-                return _text_candidate(text, [lines[place.value]], spec, LABELLED)
-    kind = question_kind(spec.question)
+                return _text_candidate(text, [lines[place.value]], spec, LABELLED, kind)
     if region == "crop":
         # The crop is the policy's pick of where the answer is; when it holds several
         # unrelated lines, the one(s) that fit the question.
@@ -353,15 +353,15 @@ def _text(lines: list[OcrLine], spec: FieldSpec, region: str,
         chosen = crop_text_lines(lines, kind, frame)
         strength = 0.8 if chosen else GUESS
         chosen = chosen or lines
-        return _text_candidate(" ".join(line.text for line in chosen), chosen, spec, strength)
+        return _text_candidate(" ".join(line.text for line in chosen), chosen, spec, strength, kind)
     chosen = company_lines(lines) if kind == "name" else address_lines(lines) if kind == "address" else []
     if not chosen:
         return EMPTY
-    return _text_candidate(" ".join(line.text for line in chosen), chosen, spec, GUESS + 0.15)
+    return _text_candidate(" ".join(line.text for line in chosen), chosen, spec, GUESS + 0.15, kind)
 
 
-def _text_candidate(text: str, used: Sequence[OcrLine], spec: FieldSpec, strength: float) -> Candidate:
-    text = split_numbers_from_words(strip_aliases(text, spec.aliases), address=question_kind(spec.question) == "address")
+def _text_candidate(text: str, used: Sequence[OcrLine], spec: FieldSpec, strength: float, kind: str) -> Candidate:
+    text = split_glued_words(strip_aliases(text, spec.aliases), address=kind == "address")
     if not text:
         return EMPTY
     return Candidate(text, normalize_value(text, spec.type), strength, _mean_conf(used), tuple(used))

@@ -77,7 +77,7 @@ _ORDINAL = {"ST", "ND", "RD", "TH"}  # "1ST FLOOR" is one word
 _CAMEL = re.compile(r"([a-zß-öø-ÿ]{3})(?=[ABD-NPQRTUYÀ-ÖØ-Þ])")
 
 
-def split_numbers_from_words(text: str, address: bool = False) -> str:
+def split_glued_words(text: str, address: bool = False) -> str:
     """Spaces back at word breaks a glued token shows by itself, for free-text answers:
     a number glued to a word of 3+ letters (names, addresses) and, in an address, a capital
     after lower-case letters. A zoomed crop is read as one text region whose word spaces

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cropvlm.readers.spaces import restore_spaces, split_numbers_from_words
+from cropvlm.readers.spaces import restore_spaces, split_glued_words
 
 
 def centres(text: str, wide: set[int], pitch: float = 10.0, gap: float = 16.0) -> list[float]:
@@ -71,17 +71,17 @@ def test_the_spaced_engine_reads_the_same_characters_with_its_spaces_back(tmp_pa
 
 def test_numbers_glued_to_words_are_split_in_free_text():
     read = "NO.205,JALAN PUTRA13, TAMAN Keystone JAYA, 50450KUALA LUMPUR, W.P"
-    assert split_numbers_from_words(read) == "NO.205,JALAN PUTRA 13, TAMAN Keystone JAYA, 50450 KUALA LUMPUR, W.P"
-    assert split_numbers_from_words("231Market St. Dallas") == "231 Market St. Dallas"
-    assert split_numbers_from_words("Müller2") == "Müller 2"  # letters beyond ASCII
+    assert split_glued_words(read) == "NO.205,JALAN PUTRA 13, TAMAN Keystone JAYA, 50450 KUALA LUMPUR, W.P"
+    assert split_glued_words("231Market St. Dallas") == "231 Market St. Dallas"
+    assert split_glued_words("Müller2") == "Müller 2"  # letters beyond ASCII
 
 
 def test_ordinals_codes_postcodes_house_numbers_and_case_slips_stay_whole():
     for text in ("1ST FLOOR, 21ST AVE, 3rd Street", "London SW1A1AA", "12A JALAN B2", "LOT 5, 4WD, 10KG",
                  "JALAN SS23/11, PT17920", "TAMAN RedwOod JAYA, LakeSide", "MacArthur Rd, DeWitt"):
-        assert split_numbers_from_words(text, address=True) == text
+        assert split_glued_words(text, address=True) == text
 
 
 def test_a_capital_after_lower_case_letters_is_a_word_break_in_addresses_only():
-    assert split_numbers_from_words("Lot 3,JalanPelabur, ShahAlam", address=True) == "Lot 3,Jalan Pelabur, Shah Alam"
-    assert split_numbers_from_words("FamilyMart") == "FamilyMart"  # a name written that way
+    assert split_glued_words("Lot 3,JalanPelabur, ShahAlam", address=True) == "Lot 3,Jalan Pelabur, Shah Alam"
+    assert split_glued_words("FamilyMart") == "FamilyMart"  # a name written that way
