@@ -23,6 +23,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -40,7 +41,7 @@ class Reply:
 @dataclass
 class RecordedRequest:
     path: str
-    headers: dict[str, str]
+    headers: Message  # names case-insensitive, as in HTTP (the openai client sends them lowercase)
     body: Any
 
 
@@ -127,7 +128,7 @@ class FakeOpenAIServer:
         except json.JSONDecodeError:
             body = None
         with self._lock:
-            self.requests.append(RecordedRequest(handler.path, dict(handler.headers.items()), body))
+            self.requests.append(RecordedRequest(handler.path, handler.headers, body))
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             per_question = self.scripts.get(question_of(body))

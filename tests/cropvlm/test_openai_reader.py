@@ -1,8 +1,8 @@
 """OpenAIReader against a real local HTTP server speaking the chat-completions protocol.
 
-Request shape, answers and normalised values, log-prob confidence, retries (429 with
-Retry-After, 500, timeouts, dropped connections), giving up, no retry on 400, the
-concurrency limit, and the API key kept out of repr, version, logs and errors.
+Request shape, answers and normalised values, log-prob confidence, retries by the `openai`
+client (429 with Retry-After, 500, timeouts, dropped connections), giving up, no retry on
+400, the concurrency limit, and the API key kept out of repr, version, logs and errors.
 """
 
 from __future__ import annotations
@@ -21,18 +21,14 @@ from PIL import Image
 
 from cropvlm.errors import ReaderError
 from cropvlm.readers.base import ReadRequest
-from cropvlm.readers.http_retry import RetryPolicy, parse_retry_after, redact_url
-from cropvlm.readers.openai_compat import (
-    NO_LOGPROB_CONFIDENCE,
-    OpenAIReader,
-    OpenAIReaderConfig,
-    resize_for_reader,
-)
+from cropvlm.readers.openai_compat import OpenAIReader, OpenAIReaderConfig
+from cropvlm.readers.openai_messages import NO_LOGPROB_CONFIDENCE, resize_for_reader
 from cropvlm.templates import FieldSpec
 
 from fake_openai_server import FakeOpenAIServer, Reply
 
 KEY = "sk-test-SECRET-0123456789abcdef"
+SOON = {"retry-after-ms": "1"}  # the client's own backoff starts at 0.5 s: keeps retry tests quick
 TOTAL = FieldSpec("total", "What is the total amount paid?", "amount", ("TOTAL",))
 DATE = FieldSpec("date", "What is the Date of this receipt?", "date")
 COMPANY = FieldSpec("company", "Which Company issued this receipt (ACME or XYZ)?", "text")
@@ -61,7 +57,7 @@ def track(reader: OpenAIReader) -> OpenAIReader:
 
 
 def make_reader(server: FakeOpenAIServer, **overrides) -> OpenAIReader:
-    settings = dict(model="gpt-4.1-nano", base_url=server.base_url, api_key=KEY, backoff_s=0.001, timeout_s=5.0)
+    settings = dict(model="gpt-4.1-nano", base_url=server.base_url, api_key=KEY, timeout_s=5.0)
     settings.update(overrides)
     return track(OpenAIReader(OpenAIReaderConfig(**settings)))
 
@@ -194,17 +190,17 @@ def test_server_without_logprobs_support_is_handled_once(server):
 def test_retries_429_with_retry_after_and_500_then_succeeds(server, monkeypatch):
     page, crop = page_and_crop((300, 300))
     server.answers[TOTAL.question] = "RM 60.30"
-    server.script.extend([Reply(429, headers={"Retry-After": "0.2"}), Reply(500), Reply(503)])
+    server.script.extend([Reply(429, headers={"Retry-After": "0.2"}), Reply(500, headers=SOON), Reply(503, headers=SOON)])
     start = time.monotonic()
     answers = make_reader(server).answer([ReadRequest(page, crop, TOTAL)])
-    assert time.monotonic() - start >= 0.2  # Retry-After honoured although backoff_s is tiny
+    assert time.monotonic() - start >= 0.2  # Retry-After honoured
     assert answers[0].value == "60.30"
     assert len(server.completion_requests) == 4
 
 
 def test_gives_up_after_max_retries_with_a_clear_error(server):
     page, crop = page_and_crop((300, 300))
-    server.script.extend([Reply(500, {"error": {"message": "overloaded"}})] * 3)
+    server.script.extend([Reply(500, {"error": {"message": "overloaded"}}, SOON)] * 3)
     with pytest.raises(ReaderError) as info:
         make_reader(server, max_retries=2).answer([ReadRequest(page, crop, TOTAL)])
     message = str(info.value)
@@ -253,7 +249,7 @@ def test_connection_refused_is_retried_then_reported():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     reader = track(OpenAIReader(OpenAIReaderConfig(
-        model="m", base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=2, backoff_s=0.001,
+        model="m", base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=2,
     )))
     page, crop = page_and_crop((100, 100))
     with pytest.raises(ReaderError, match=r"3 attempts; last: ConnectError"):
@@ -277,7 +273,7 @@ def test_first_failure_stops_the_others_retrying(server):
     page, crop = page_and_crop((200, 200))
     server.scripts[TOTAL.question] = deque([Reply(503, headers={"Retry-After": "30"})] * 3)
     server.scripts[DATE.question] = deque([Reply(400, {"error": {"message": "bad date request"}}, delay_s=0.2)])
-    reader = make_reader(server, max_backoff_s=30)
+    reader = make_reader(server)
     start = time.monotonic()
     with pytest.raises(ReaderError, match="bad date request"):
         reader.answer([ReadRequest(page, crop, TOTAL), ReadRequest(page, crop, DATE)])
@@ -302,7 +298,7 @@ def test_concurrency_limit_is_respected(server):
 
 def test_key_never_in_repr_version_logs_or_errors(server, caplog):
     caplog.set_level(logging.DEBUG)
-    config = OpenAIReaderConfig(model="gpt-4.1-nano", base_url=server.base_url, api_key=KEY, backoff_s=0.001, max_retries=1)
+    config = OpenAIReaderConfig(model="gpt-4.1-nano", base_url=server.base_url, api_key=KEY, max_retries=1)
     reader = track(OpenAIReader(config))
     page, crop = page_and_crop((300, 300))
     # the server echoes the key back in its error message: it is masked
@@ -321,7 +317,7 @@ def test_key_never_in_repr_version_logs_or_errors(server, caplog):
 def test_key_from_environment_and_pickle_reads_it_again(server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url + "/")
-    config = OpenAIReaderConfig(model="gpt-4.1-nano", backoff_s=0.001)
+    config = OpenAIReaderConfig(model="gpt-4.1-nano")
     assert config.base_url == server.base_url and config.api_key is None
     server.answers[TOTAL.question] = "60.30"
     page, crop = page_and_crop((200, 200))
@@ -368,22 +364,10 @@ def test_config_validation_says_how_to_fix(overrides, hint):
     assert "sk bad key" not in str(info.value)
 
 
-def test_base_url_forms_and_redaction():
+def test_base_url_forms_and_no_credentials_in_errors():
     config = OpenAIReaderConfig(model="m", base_url="http://localhost:8000/v1/chat/completions/", api_key="")
-    assert config.endpoint == "http://localhost:8000/v1/chat/completions"
-    assert redact_url("https://user:pw@host:8443/v1") == "https://***@host:8443/v1"
-    with pytest.raises(ReaderError) as info:
-        OpenAIReaderConfig(model="m", base_url="ftp://user:pw@host/v1")
-    assert "pw" not in str(info.value)
-
-
-def test_backoff_and_retry_after_parsing():
-    policy = RetryPolicy(max_retries=5, backoff_s=1.0, max_backoff_s=10.0)
-    for retry in range(4):
-        assert 2**retry / 2 <= policy.delay(retry) <= 2**retry
-    assert policy.delay(10) == 10.0  # capped
-    assert policy.delay(0, retry_after=3.0) == 3.0
-    assert parse_retry_after({"Retry-After": "2"}) == 2.0
-    assert parse_retry_after({"retry-after-ms": "250"}) == 0.25
-    assert parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # in the past
-    assert parse_retry_after({}) is None
+    assert config.base_url == "http://localhost:8000/v1"
+    for url in ["ftp://user:pw@host/v1", "https://user:pw@host:8443/v1"]:
+        with pytest.raises(ReaderError) as info:
+            OpenAIReaderConfig(model="m", base_url=url)
+        assert "pw" not in str(info.value)
