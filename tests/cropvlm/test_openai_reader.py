@@ -13,6 +13,7 @@ import logging
 import math
 import pickle
 import socket
+import threading
 import time
 from collections import deque
 
@@ -291,6 +292,19 @@ def test_concurrency_limit_is_respected(server):
     assert len(answers) == 9
     assert server.max_in_flight == 3  # concurrent, but never more than the limit
     assert elapsed < 9 * 0.15  # not sequential
+
+
+def test_concurrency_limit_holds_across_threads(server):
+    page, crop = page_and_crop((200, 200))
+    server.default_delay_s = 0.1
+    reader = make_reader(server, max_concurrency=3)
+    threads = [threading.Thread(target=reader.answer, args=([ReadRequest(page, crop, TOTAL)] * 6,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(server.completion_requests) == 12
+    assert server.max_in_flight == 3  # one limit per reader, not per call
 
 
 # --- the key stays secret -----------------------------------------------------------------
