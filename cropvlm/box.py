@@ -2,7 +2,8 @@
 
 The crop policy speaks in `"[x1, y1, x2, y2]."` with integers in percent (0-100) of page
 width (x) and height (y), origin at the top-left corner. A box is valid only if it has
-four numbers, all in [0, 100], with x2 > x1 and y2 > y1 (ARCHITECTURE.md section 1).
+four numbers, all in [0, 100], with x2 > x1 and y2 > y1 (the paper's box format,
+CropVLM, arXiv 2511.19820).
 """
 
 from __future__ import annotations

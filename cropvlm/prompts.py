@@ -1,4 +1,4 @@
-"""The paper's two prompts (ARCHITECTURE.md section 1), shared by every backend.
+"""The paper's two prompts (CropVLM, arXiv 2511.19820), shared by every backend.
 
 The question is used verbatim: no `str.capitalize()`, which would lowercase the rest of it
 (a pitfall of the public code).

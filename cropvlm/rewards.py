@@ -7,7 +7,7 @@ per-sample lists the trainer fills in (the reader's answers from the crop, the g
 their types, the reader's log-likelihood of the gold answer). `None` means "not applicable
 to this sample" (e.g. no log-likelihood from a reader that cannot score), and is left out
 of the weighted sum rather than counted as zero. The trainer weights rewards by name from
-its config and logs each under its own name (ARCHITECTURE.md section 1).
+its config and logs each under its own name, as TRL's GRPO trainer does.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The paper's prompts (ARCHITECTURE.md section 1), rendered with the checkpoint's chat template.
+"""The paper's prompts (CropVLM, arXiv 2511.19820), rendered with the checkpoint's chat template.
 
 One user turn; the images come first (reader: original page, then the crop; policy: the
 page), then the text. The question is used verbatim: no `str.capitalize()`, which would

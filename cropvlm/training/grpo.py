@@ -9,7 +9,7 @@ others of its group (no value model). The loss per completion token t of sample 
     kl    = exp(ref - logp) - (ref - logp) - 1        (k3 estimator, to the frozen reference)
     loss  = pg + beta * kl
 
-Settings follow the paper (ARCHITECTURE.md section 1): group 6, temperature 0.8, beta 0.01,
+Settings follow the paper (CropVLM, arXiv 2511.19820): group 6, temperature 0.8, beta 0.01,
 max grad norm 0.1. `scale_rewards` picks the advantage: "none" = r - mean (Dr. GRPO, the
 paper's code) or "group" = (r - mean) / std (the paper's text). `loss_type` "dr_grpo" sums
 token losses and divides by a constant (N x longest completion), "grpo" averages per
