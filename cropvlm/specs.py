@@ -4,7 +4,8 @@
             default                  the trained heatmap policy shipped in the package
             heatmap:FOLDER           a heatmap policy folder (policy.onnx + config.json)
             hf:MODEL[@RESOLUTION][?adapter=PATH&batch_size=N...]   (cropvlm/hf/specs.py)
-    reader: ocr:ENGINE[@BUDGET]   (ENGINE rapidocr|tesseract; BUDGET pixels or "full")
+    reader: ocr:ENGINE[@BUDGET][+head[=FOLDER]]   (ENGINE rapidocr|rapidocr-spaced|tesseract; BUDGET
+                                  pixels or "full"; +head: the shipped answer head, =FOLDER another)
             hf:MODEL[@RESOLUTION][?batch_size=N...]
             openai:MODEL[@MAX_SIDE|full]   (any OpenAI-compatible chat API: OPENAI_BASE_URL,
                                             OPENAI_API_KEY from the environment)
@@ -66,12 +67,21 @@ def build_reader(spec: str) -> Reader:
     if kind == "ocr":
         from cropvlm.readers.ocr import OcrReader
 
+        rest, plus, head_spec = rest.partition("+")
         engine, arg = split_spec(rest or "rapidocr")
         try:
             budget = None if arg == "full" else int(arg) if arg else 768
         except ValueError as exc:
             raise SpecError(f"bad reader budget in {spec!r}: use pixels or 'full'") from exc
-        return OcrReader(engine=engine, budget=budget)
+        head = None
+        if plus:
+            name, _, folder = head_spec.partition("=")
+            if name != "head":
+                raise SpecError(f"bad reader option {'+' + head_spec!r} in {spec!r}: use +head or +head=FOLDER")
+            from cropvlm.answer_head.model import BUNDLED_HEAD, AnswerHead
+
+            head = AnswerHead.load(folder or BUNDLED_HEAD)
+        return OcrReader(engine=engine, budget=budget, head=head)
     if kind == "hf":
         from cropvlm.hf.specs import build_reader as build_hf_reader
 

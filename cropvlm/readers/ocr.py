@@ -8,6 +8,10 @@ Crop and page, as a VLM gets both images: the crop is read first; when it yields
 of the field's type, a weak one, or free text (whose words a zoom can glue or a crop edge
 can cut), the page is read too - once per page per call, shared by every field of that
 page - and `reconcile` picks between the two answers.
+
+With an answer head (`cropvlm.answer_head`), a request without a crop is answered by the
+head: every candidate of the page's lines is scored by a learned model instead of the
+rules, and the answer's confidence is the calibrated probability that it is right.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from collections.abc import Callable, Sequence
 
 from PIL import Image
 
+from cropvlm.answer_head.examples import field_candidates
+from cropvlm.answer_head.features import Page
+from cropvlm.answer_head.model import AnswerHead
 from cropvlm.crops import budget_size, resize_long_side
 from cropvlm.readers.answer_rules import STRONG, Candidate, extract
 from cropvlm.readers.base import Answer, ReadRequest
@@ -39,6 +46,7 @@ class OcrReader:
         engine: str = "rapidocr",
         budget: int | None = 768,
         engine_factory: Callable[[str], OcrEngine] = make_engine,
+        head: AnswerHead | None = None,
     ) -> None:
         if engine not in ENGINES:
             raise ReaderError(f"unknown OCR engine {engine!r}; choose one of {list(ENGINES)}")
@@ -47,6 +55,9 @@ class OcrReader:
         self.engine_name = engine
         self.budget = budget
         self.version = f"ocr:{engine}@{budget if budget is not None else 'full'}"
+        self.head = head
+        if head is not None:
+            self.version += f"+{head.version}"
         self._factory = engine_factory
         self._engine: OcrEngine | None = None  # created on first use: models load slowly
 
@@ -73,9 +84,19 @@ class OcrReader:
                 crop_lines[key] = self._read(crop, crop=True)
             return crop_lines[key]
 
+        heads: dict[int, Page] = {}
+
+        def head_page(page: Image.Image) -> Page:
+            if id(page) not in heads:
+                heads[id(page)] = Page.of(read_page(page), budget_size(page.size, self.budget))
+            return heads[id(page)]
+
         answers = []
         for request in requests:
             spec = request.spec
+            if request.crop is None and self.head is not None:
+                answers.append(_head_answer(self.head, head_page(request.page), spec))
+                continue
             if request.crop is None:
                 best, source = extract(read_page(request.page), spec, "page"), "page"
             else:
@@ -92,6 +113,15 @@ class OcrReader:
         if image.width < 2 or image.height < 2:
             return []
         return self.engine.read(apply_budget(image, self.budget), crop=crop)
+
+
+def _head_answer(head: AnswerHead, page: Page, spec) -> Answer:
+    field = field_candidates([page], spec)
+    pick = head.pick(field)
+    if pick.index < 0:
+        return Answer("", None, 0.0, "page")
+    chosen = field.candidates[pick.index]
+    return Answer(chosen.text, chosen.value, round(pick.confidence, 4), "page")
 
 
 def _content_key(image: Image.Image) -> tuple:

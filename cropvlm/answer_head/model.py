@@ -1,0 +1,130 @@
+"""`AnswerHead`: gradient-boosted trees (LightGBM) that score answer candidates.
+
+One booster per answer type (text, date, amount, id) scores each candidate: the
+probability that it is the right answer. The best candidate is the answer; its score,
+mapped through an isotonic calibration fitted on held-out documents, is the answer's
+confidence (the probability that it is right).
+
+A head is a folder: `config.json` (format, feature names, boosters, calibration, how it
+was trained) beside one LightGBM text model per type. Anything missing, corrupt or built
+for other features is refused when the head is loaded, naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cropvlm.answer_head.examples import FieldCandidates, all_feature_names
+from cropvlm.errors import ReaderError
+
+FORMAT = 1
+CONFIG = "config.json"
+TYPES = ("text", "date", "amount", "id")
+BUNDLED_HEAD = Path(__file__).resolve().parent / "default_head"
+
+
+class HeadError(ReaderError):
+    """An answer head folder that cannot be used: missing, corrupt or of another version."""
+
+
+@dataclass(frozen=True)
+class Pick:
+    index: int  # into FieldCandidates.candidates; -1 = no candidate
+    score: float  # the booster's probability for it
+    confidence: float  # calibrated: the probability that the answer is right
+
+
+@dataclass
+class Calibration:
+    """Isotonic map from a booster score to P(answer right): x ascending, y non-decreasing."""
+
+    x: list[float]
+    y: list[float]
+
+    def __call__(self, score: float) -> float:
+        if not self.x:
+            return float(score)
+        return float(np.interp(score, self.x, self.y))
+
+
+class AnswerHead:
+    def __init__(self, boosters: dict, calibration: dict[str, Calibration], config: dict, folder: Path | None = None):
+        self.boosters = boosters  # answer type -> lightgbm.Booster
+        self.calibration = calibration
+        self.config = config
+        self.folder = folder
+        self.version = config["version"]
+
+    def pick(self, field: FieldCandidates) -> Pick:
+        booster = self.boosters.get(field.spec.type)
+        if booster is None or not len(field.candidates):
+            return Pick(-1, 0.0, 0.0)
+        scores = booster.predict(field.features)  # [n_candidates]
+        best = int(np.argmax(scores))
+        calibrate = self.calibration.get(field.spec.type)
+        score = float(scores[best])
+        return Pick(best, score, calibrate(score) if calibrate else score)
+
+    # --- files ---------------------------------------------------------------------------
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for kind, booster in self.boosters.items():
+            name = f"{kind}.txt"
+            (folder / name).write_text(booster.model_to_string(), encoding="utf-8")
+            files[kind] = name
+        config = {**self.config, "format": FORMAT, "features": all_feature_names(), "boosters": files,
+                  "calibration": {k: {"x": c.x, "y": c.y} for k, c in self.calibration.items()}}
+        config["version"] = f"head#{_digest(folder, files)}"
+        (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        self.config, self.version, self.folder = config, config["version"], folder
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path = BUNDLED_HEAD) -> AnswerHead:
+        import lightgbm
+
+        folder = Path(folder)
+        path = folder / CONFIG
+        if not path.is_file():
+            raise HeadError(f"answer head {folder}: no {CONFIG} (is it a head folder? train one with "
+                            f"`cropvlm train-head`)")
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise HeadError(f"answer head {path}: unreadable config: {exc}") from exc
+        if not isinstance(config, dict) or config.get("format") != FORMAT:
+            raise HeadError(f"answer head {path}: format {config.get('format') if isinstance(config, dict) else '?'}, "
+                            f"this version of cropvlm reads format {FORMAT}: retrain the head")
+        if config.get("features") != all_feature_names():
+            raise HeadError(f"answer head {path}: built for other features than this version of cropvlm "
+                            f"computes: retrain the head")
+        boosters = {}
+        for kind, name in (config.get("boosters") or {}).items():
+            model = folder / name
+            if kind not in TYPES or not model.is_file():
+                raise HeadError(f"answer head {folder}: booster for {kind!r} missing ({model})")
+            try:
+                boosters[kind] = lightgbm.Booster(model_str=model.read_text(encoding="utf-8"))
+            except (lightgbm.basic.LightGBMError, OSError, UnicodeDecodeError) as exc:
+                raise HeadError(f"answer head {model}: corrupt LightGBM model: {exc}") from exc
+            if boosters[kind].num_feature() != len(all_feature_names()):
+                raise HeadError(f"answer head {model}: {boosters[kind].num_feature()} features, expected "
+                                f"{len(all_feature_names())}: retrain the head")
+        calibration = {k: Calibration(list(v["x"]), list(v["y"])) for k, v in (config.get("calibration") or {}).items()}
+        return cls(boosters, calibration, config, folder)
+
+
+def _digest(folder: Path, files: dict[str, str]) -> str:
+    h = hashlib.sha256()
+    for kind in sorted(files):
+        h.update(kind.encode())
+        h.update((folder / files[kind]).read_bytes())
+    return h.hexdigest()[:12]

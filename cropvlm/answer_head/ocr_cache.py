@@ -1,0 +1,60 @@
+"""OCR of whole pages, kept on disk: training and measuring the answer head read each
+page many times, and RapidOCR takes seconds per page.
+
+A cache file holds one document's pages as raw engine pieces (text, confidence, box in
+pixels of the image read) plus the size of that image, keyed by the document's content
+hash, the engine and the pixel budget, so a changed file or setting is read anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from cropvlm.crops import resize_long_side
+from cropvlm.readers.ocr_engines import make_engine
+from cropvlm.readers.ocr_lines import OcrLine
+from cropvlm.render import RenderConfig, render_document
+
+
+@dataclass(frozen=True)
+class PageOcr:
+    size: tuple[int, int]  # (width, height) of the image the engine read, pixels
+    pieces: tuple[OcrLine, ...]  # as the engine gave them: not merged, not ordered
+
+
+def cache_key(data: bytes, engine: str, budget: int | None, dpi: int) -> str:
+    digest = hashlib.sha256(data).hexdigest()[:32]
+    return f"{digest}-{engine}-{budget or 'full'}-{dpi}"
+
+
+def read_document(path: str | Path, engine: str = "rapidocr-spaced", budget: int | None = 768,
+                  cache: str | Path | None = None, render: RenderConfig = RenderConfig()) -> list[PageOcr]:
+    """Every page of the document at `path` read whole at `budget` (long side, pixels)."""
+    data = Path(path).read_bytes()
+    target = Path(cache) / f"{cache_key(data, engine, budget, render.dpi)}.json" if cache else None
+    if target is not None and target.exists():
+        return _load(target)
+    reader = make_engine(engine)
+    pages = []
+    for image in render_document(data, render).pages:
+        scaled = resize_long_side(image, budget)
+        pages.append(PageOcr(scaled.size, tuple(reader.read_pieces(scaled))))
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps([_dump(page) for page in pages]), encoding="utf-8")
+        tmp.replace(target)
+    return pages
+
+
+def _dump(page: PageOcr) -> dict:
+    return {"size": list(page.size),
+            "pieces": [[p.text, round(p.confidence, 4), [round(v, 1) for v in p.box]] for p in page.pieces]}
+
+
+def _load(path: Path) -> list[PageOcr]:
+    return [PageOcr(tuple(page["size"]), tuple(OcrLine(text, conf, tuple(box)) for text, conf, box in page["pieces"]))
+            for page in json.loads(path.read_text(encoding="utf-8"))]

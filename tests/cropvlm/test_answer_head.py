@@ -1,0 +1,160 @@
+"""The learned answer head: candidates, fitting, calibration, files, and the reader using it.
+
+Pages are OCR lines built in code with a known layout: a tall company name, an address,
+a labelled date, item rows, SUBTOTAL / TAX / TOTAL and, on most pages, CASH and CHANGE
+rows whose amounts are larger than the total - so "the largest amount" is usually wrong
+and the head has to learn that the answer sits on the TOTAL row.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from cropvlm.answer_head.candidates import candidates
+from cropvlm.answer_head.examples import field_candidates
+from cropvlm.answer_head.features import Page
+from cropvlm.answer_head.model import AnswerHead, HeadError
+from cropvlm.answer_head.training import Example, HeadConfig, fit_head
+from cropvlm.errors import SpecError
+from cropvlm.readers.base import ReadRequest
+from cropvlm.readers.ocr import OcrReader
+from cropvlm.readers.ocr_lines import OcrLine, segment_lines
+from cropvlm.specs import build_reader
+from tests.cropvlm.ocr_helpers import COMPANY, DATE, TOTAL, lines_of, piece
+
+SMALL = HeadConfig(rounds=60, num_leaves=7, min_data_in_leaf=5, folds=3)
+
+
+def receipt(seed: int) -> tuple[list[OcrLine], dict[str, str]]:
+    rng = random.Random(seed)
+    name = rng.choice(["KEDAI", "SYARIKAT", "RESTORAN", "MINI MARKET"]) + " " + \
+        rng.choice(["MAJU", "JAYA", "SINAR", "BESTARI"]) + " " + rng.choice(["SDN BHD", "ENTERPRISE", "TRADING"])
+    date = f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2018"
+    prices = [rng.randint(100, 3000) / 100 for _ in range(rng.randint(2, 5))]
+    subtotal = sum(prices)
+    tax = round(subtotal * 0.06, 2)
+    total = round(subtotal + tax, 2)
+    pieces = [piece(name, 40, 10, height=22, char=12), piece(f"NO {rng.randint(1, 99)}, JALAN BESAR", 40, 40),
+              piece("TEL 03-5551234", 40, 60), piece("DATE:", 40, 90), piece(date, 120, 90)]
+    y = 120
+    for i, price in enumerate(prices):
+        pieces += [piece(f"ITEM {i + 1}", 40, y), piece(f"{price:.2f}", 300, y)]
+        y += 20
+    rows = [("SUBTOTAL", subtotal), ("TAX 6%", tax), ("TOTAL", total)]
+    if rng.random() < 0.8:
+        cash = float(rng.choice([50, 100, 200])) if total < 50 else total + rng.randint(1, 40)
+        rows += [("CASH", cash), ("CHANGE", cash - total)]
+    for label, amount in rows:
+        pieces += [piece(label, 40, y), piece(f"{amount:.2f}", 300, y)]
+        y += 20
+    return segment_lines(pieces), {"company": name, "date": date, "total": f"{total:.2f}"}
+
+
+def examples(seeds, spec) -> list[Example]:
+    out = []
+    for seed in seeds:
+        lines, gold = receipt(seed)
+        out.append(Example(f"doc{seed}", field_candidates([Page.of(lines)], spec), gold[spec.field]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def head() -> AnswerHead:
+    return fit_head([ex for spec in (TOTAL, DATE, COMPANY) for ex in examples(range(80), spec)], SMALL, "test")
+
+
+def accuracy(head: AnswerHead, exs: list[Example]) -> float:
+    return float(np.mean([ex.field.labels(ex.gold)[head.pick(ex.field).index] for ex in exs]))
+
+
+def test_candidates_list_every_typed_value_and_line_runs():
+    lines = lines_of("ACME SDN BHD", "DATE 19/10/2018", "SUBTOTAL 55.00", "TOTAL 60.30", "CASH 100.00")
+    amounts = {c.value for c in candidates(lines, TOTAL)}
+    assert amounts == {"55.00", "60.30", "100.00"}
+    assert [c.value for c in candidates(lines, DATE)] == ["2018-10-19"]
+    texts = {c.value for c in candidates(lines, COMPANY)}
+    assert {"ACME SDN BHD", "ACME SDN BHD DATE 19 10 2018"} <= texts
+
+
+def test_head_learns_the_total_row_where_the_largest_amount_is_wrong(head):
+    test = examples(range(1000, 1060), TOTAL)
+    largest = np.mean([ex.gold == max((c for c in ex.field.candidates), key=lambda c: float(c.value)).value
+                       for ex in test])
+    assert largest < 0.5  # cash tendered is the largest amount on most pages
+    assert accuracy(head, test) >= 0.95
+    assert accuracy(head, examples(range(1000, 1060), DATE)) >= 0.95
+    assert accuracy(head, examples(range(1000, 1060), COMPANY)) >= 0.9
+
+
+def test_confidence_is_calibrated_probability(head):
+    for kind in ("amount", "date", "text"):
+        cal = head.calibration[kind]
+        assert cal.x == sorted(cal.x) and cal.y == sorted(cal.y)
+        assert 0.0 <= cal.y[0] <= cal.y[-1] <= 1.0
+    picks = [head.pick(ex.field) for ex in examples(range(2000, 2030), TOTAL)]
+    assert all(0.0 <= p.confidence <= 1.0 for p in picks)
+
+
+def test_save_load_round_trip_same_picks_and_version(head, tmp_path):
+    head.save(tmp_path / "h")
+    loaded = AnswerHead.load(tmp_path / "h")
+    assert loaded.version == head.version and loaded.version.startswith("head#")
+    for ex in examples(range(3000, 3010), TOTAL):
+        assert loaded.pick(ex.field) == head.pick(ex.field)
+
+
+def test_bad_head_folders_are_refused_naming_the_file(head, tmp_path):
+    with pytest.raises(HeadError, match="no config.json"):
+        AnswerHead.load(tmp_path / "missing")
+    folder = head.save(tmp_path / "h")
+    (folder / "amount.txt").write_text("not a model")
+    with pytest.raises(HeadError, match="amount.txt"):
+        AnswerHead.load(folder)
+    folder = head.save(tmp_path / "h2")
+    config = json.loads((folder / "config.json").read_text())
+    config["features"] = config["features"][:-1]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(HeadError, match="other features"):
+        AnswerHead.load(folder)
+    (folder / "config.json").write_text(json.dumps({**config, "format": 99}))
+    with pytest.raises(HeadError, match="format 99"):
+        AnswerHead.load(folder)
+
+
+class _Engine:
+    name = "fake"
+
+    def __init__(self, lines):
+        self.lines = lines
+        self.calls = 0
+
+    def read(self, image, crop=False):
+        self.calls += 1
+        return self.lines
+
+
+def test_reader_answers_through_the_head_one_ocr_per_page(head, tmp_path):
+    from PIL import Image
+
+    lines, gold = receipt(4242)
+    engine = _Engine(lines)
+    reader = OcrReader("rapidocr", 768, engine_factory=lambda name: engine, head=head)
+    page = Image.new("RGB", (400, 600), "white")
+    answers = reader.answer([ReadRequest(page, None, spec) for spec in (COMPANY, DATE, TOTAL)])
+    assert [a.text for a in answers] == [gold["company"], gold["date"], gold["total"]]
+    assert engine.calls == 1
+    assert reader.version == f"ocr:rapidocr@768+{head.version}"
+    assert all(0 < a.confidence <= 1 for a in answers)
+
+
+def test_reader_spec_loads_a_head_folder_or_says_why_not(head, tmp_path):
+    folder = head.save(tmp_path / "h")
+    assert build_reader(f"ocr:rapidocr@768+head={folder}").version.endswith(head.version)
+    with pytest.raises(HeadError, match="no config.json"):
+        build_reader(f"ocr:rapidocr@768+head={tmp_path / 'nope'}")
+    with pytest.raises(SpecError, match="use \\+head"):
+        build_reader("ocr:rapidocr@768+heads")
