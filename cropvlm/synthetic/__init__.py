@@ -5,5 +5,6 @@ Pure Python + PyMuPDF + Pillow + numpy; nothing here knows about Prefect, S3 or 
 
 from cropvlm.synthetic.dataset import write_dataset
 from cropvlm.synthetic.document import GoldField, SyntheticDocument, generate_document
+from cropvlm.synthetic.languages import LANGUAGES
 
-__all__ = ["GoldField", "SyntheticDocument", "generate_document", "write_dataset"]
+__all__ = ["LANGUAGES", "GoldField", "SyntheticDocument", "generate_document", "write_dataset"]

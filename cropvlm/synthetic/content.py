@@ -68,7 +68,7 @@ class Party:
     address: tuple[str, ...]  # printed lines; the gold address joins them with spaces
     phone: str
     reg_no: str
-    region: str  # "my" | "us" | "de" | "uk"
+    region: str  # "my" | "us" | "de" | "uk"; other languages' documents: the country code ("NL", "CH")
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,9 @@ def format_date(rng: random.Random, day: dt.date, region: str) -> str:
 
 
 def amount_style(rng: random.Random, region: str) -> str:
-    """'comma' 1,234.50 | 'plain' 1234.50 | 'eu' 1.234,50 (German invoices only)."""
+    """'comma' 1,234.50 | 'plain' 1234.50 | 'eu' 1.234,50 (German invoices only).
+
+    Other languages' documents also print 'eu_plain' 1234,50 | 'space' 1 234,50 | 'swiss' 1'234.50."""
     if region == "de" and rng.random() < 0.6:
         return "eu"
     return rng.choice(("comma", "comma", "plain"))
@@ -158,11 +160,9 @@ def amount_style(rng: random.Random, region: str) -> str:
 
 def format_amount(value: float, style: str) -> str:
     text = f"{value:,.2f}"
-    if style == "plain":
-        return text.replace(",", "")
-    if style == "eu":
-        return text.replace(",", "_").replace(".", ",").replace("_", ".")
-    return text
+    thousands, decimal = {"plain": ("", "."), "eu": (".", ","), "eu_plain": ("", ","), "space": (" ", ","),
+                          "swiss": ("'", ".")}.get(style, (",", "."))
+    return text.replace(",", "_").replace(".", decimal).replace("_", thousands)
 
 
 def with_currency(rng: random.Random, number: str, cur: str) -> tuple[str, int]:
@@ -183,7 +183,7 @@ def invoice_number(rng: random.Random) -> str:
                        f"CS{rng.randint(10**7, 10**8 - 1)}", str(n)))
 
 
-def items(rng: random.Random, n: int, big: bool) -> list[Item]:
+def items(rng: random.Random, n: int, big: bool, names: tuple[str, ...] = _ITEMS) -> list[Item]:
     """`big`: invoice-sized prices (tens to thousands) rather than shop-till prices."""
     out = []
     for _ in range(n):
@@ -192,7 +192,7 @@ def items(rng: random.Random, n: int, big: bool) -> list[Item]:
         qty = rng.choice((1, 1, 1, 2, 3, 5, 10)) if not big else rng.choice((1, 1, 2, 4, 8, 12, 40))
         if unit > 100:  # nobody buys forty laptops on one line of a sample invoice
             qty = min(qty, 4)
-        out.append(Item(qty, rng.choice(_ITEMS), round(unit, 2)))
+        out.append(Item(qty, rng.choice(names), round(unit, 2)))
     return out
 
 

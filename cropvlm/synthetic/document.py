@@ -12,6 +12,10 @@ page (PDF) or of that degraded image (raster formats).
 Page rule for raster formats: png and jpeg hold one image, so invoices generated for them
 are always single-page; pdf and tiff allow the ~25% two-page invoices (tiff: one frame
 per page).
+
+Languages: "en" (the default) gives the English invoices and Malaysian-style receipts this
+module always gave, byte for byte; "nl" "de" "fr" "es" "it" give documents of companies in
+countries speaking them, with their labels, number and date formats (languages.py, locales.py).
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from pathlib import Path
 
 from cropvlm.box import Box
 from cropvlm.synthetic import scan
-from cropvlm.synthetic.invoices import draw_invoice
+from cropvlm.synthetic.languages import LANGUAGES
+from cropvlm.synthetic.layouts import draw_invoice, draw_receipt
 from cropvlm.synthetic.pdf import build_document, pdf_bytes
-from cropvlm.synthetic.receipts import draw_receipt
 from cropvlm.templates import load_template
 
 KINDS = ("invoice", "receipt")
@@ -53,6 +57,7 @@ class SyntheticDocument:
     suffix: str  # ".pdf", ".png", ".jpg", ".tiff"
     pages: int
     gold: tuple[GoldField, ...]
+    language: str = "en"
 
 
 @functools.lru_cache(maxsize=None)
@@ -62,14 +67,20 @@ def questions(kind: str) -> tuple[tuple[str, str], ...]:
     return tuple((spec.field, spec.question) for spec in template.fields)
 
 
-def generate_document(kind: str, seed: int, format: str = "pdf", dpi: int = 150) -> SyntheticDocument:
-    """Deterministic: the same (kind, seed, format, dpi) gives byte-identical `data`."""
+def generate_document(kind: str, seed: int, format: str = "pdf", dpi: int = 150,
+                      language: str = "en") -> SyntheticDocument:
+    """Deterministic: the same (kind, seed, format, dpi, language) gives byte-identical `data`."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-    rng = random.Random(f"{kind}:{seed}")  # string seeds hash stably (sha512), unlike hash()
-    sheet = draw_invoice(rng, format in MULTI_PAGE_FORMATS) if kind == "invoice" else draw_receipt(rng)
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {LANGUAGES}, got {language!r}")
+    # String seeds hash stably (sha512), unlike hash(); English keeps its original seed strings.
+    key = f"{kind}:{seed}" if language == "en" else f"{kind}:{language}:{seed}"
+    rng = random.Random(key)
+    sheet = draw_invoice(rng, format in MULTI_PAGE_FORMATS, language) if kind == "invoice" \
+        else draw_receipt(rng, language)
     doc = build_document(sheet)
     if len(doc) > 1 and format not in MULTI_PAGE_FORMATS:
         raise AssertionError(f"{kind} seed {seed}: {len(doc)} pages cannot be stored as {format}")
@@ -79,7 +90,7 @@ def generate_document(kind: str, seed: int, format: str = "pdf", dpi: int = 150)
         boxes = {f: Box.from_pixels(*m.rect, sheet.width, sheet.height) for f, m in marks.items()}
     else:
         images, boxes = [], {}
-        scan_rng = random.Random(f"scan:{kind}:{seed}:{format}")  # degradation apart from content
+        scan_rng = random.Random(f"scan:{key}:{format}")  # degradation apart from content
         for index, page in enumerate(doc):
             img, scale = scan.render(page, dpi)
             img, geo = scan.degrade(img, scan_rng)
@@ -92,4 +103,5 @@ def generate_document(kind: str, seed: int, format: str = "pdf", dpi: int = 150)
         data = scan.encode(images, format, scan_rng)
     gold = tuple(GoldField(f, q, marks[f].answer, marks[f].page + 1, boxes[f]) for f, q in questions(kind))
     doc.close()
-    return SyntheticDocument(f"{kind}_{seed}", kind, format, data, SUFFIXES[format], len(sheet.pages), gold)
+    name = f"{kind}_{seed}" if language == "en" else f"{kind}_{language}_{seed}"
+    return SyntheticDocument(name, kind, format, data, SUFFIXES[format], len(sheet.pages), gold, language)

@@ -79,8 +79,8 @@ class Sheet:
         return (x0, top, x0 + width, top + line_height(font, size))
 
     def line(self, x0: float, y0: float, x1: float, y1: float, width: float = 0.5,
-             color: Color = BLACK, dashes: str | None = None) -> None:
-        self.pages[-1].append(("line", x0, y0, x1, y1, width, color, dashes))
+             color: Color = BLACK, dashes: str | None = None, page: int = -1) -> None:
+        self.pages[page].append(("line", x0, y0, x1, y1, width, color, dashes))
 
     def rect(self, r: Rect, fill: Color | None = None, color: Color | None = None, width: float = 0.5) -> None:
         self.pages[-1].append(("rect", r, fill, color, width))
@@ -88,8 +88,9 @@ class Sheet:
     def circle(self, cx: float, cy: float, radius: float, fill: Color) -> None:
         self.pages[-1].append(("circle", cx, cy, radius, fill))
 
-    def mark(self, field_name: str, answer: str, rect: Rect) -> None:
-        self.marks.append(Mark(field_name, answer, self.page, rect))
+    def mark(self, field_name: str, answer: str, rect: Rect, page: int | None = None) -> None:
+        """`page`: 0-based, for a value drawn on an earlier page (footers); default the current one."""
+        self.marks.append(Mark(field_name, answer, self.page if page is None else page, rect))
 
 
 def sub_rect(rect: Rect, text: str, start: int, end: int, font: str, size: float) -> Rect:

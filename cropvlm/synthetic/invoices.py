@@ -1,23 +1,22 @@
-"""Invoice layout families on A4 or US Letter; long invoices continue onto a second page.
+"""Invoice data and layout families on A4 or US Letter; long invoices continue onto a second page.
 
 Gold fields follow templates/invoice.yaml: invoice_number, invoice_date, total_amount,
 vendor. Header fields are on page 1, the total on the last page; distractors (due date,
-PO number, subtotal, tax, the vendor named again in the footer) surround them.
+PO number, subtotal, tax, the vendor named again in the footer) surround them. Labels come
+from the document's language table (languages.py); `letterheads.py` adds European layouts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 
-from cropvlm.synthetic import content
+from cropvlm.synthetic import content, locales
 from cropvlm.synthetic.draw import BLACK, GREY, WHITE, Flow, Sheet, font_name, line_height, sub_rect
+from cropvlm.synthetic.languages import INVOICE, Table, pick
 
 PAGE_SIZES = ((595.28, 841.89), (612.0, 792.0))  # A4, US Letter, in points
-_NO_LABELS = ("Invoice No.", "Invoice #", "INVOICE NO:", "Invoice Number", "Inv No:", "INVOICE NUMBER")
-_DATE_LABELS = ("Invoice Date", "Date:", "DATE", "Date of Issue", "Invoice date:", "Issued")
-_TOTAL_LABELS = ("TOTAL", "Total Due", "GRAND TOTAL", "Amount Due", "Balance Due", "TOTAL AMOUNT", "Total")
-_TITLES = ("INVOICE", "Invoice", "TAX INVOICE", "COMMERCIAL INVOICE")
 
 
 @dataclass
@@ -36,9 +35,16 @@ class InvoiceData:
     tax: float
     shipping: float
     total: float
+    words: Table = dataclasses.field(default_factory=lambda: INVOICE["en"])
+    loc: locales.Locale | None = None  # None: the English documents' regions (content.py)
+    delivery_text: str = ""  # a distractor date row when set
 
     def money(self, value: float) -> str:
         return content.format_amount(value, self.style)
+
+    def priced(self, rng: random.Random, number: str) -> tuple[str, int]:
+        """The amount with its currency, and where the bare number starts."""
+        return locales.priced(rng, number, self.cur, self.loc)
 
 
 def invoice_data(rng: random.Random, multi_page: bool) -> InvoiceData:
@@ -53,38 +59,65 @@ def invoice_data(rng: random.Random, multi_page: bool) -> InvoiceData:
         vendor, content.party(rng), content.invoice_number(rng), content.format_date(rng, day, vendor.region),
         content.format_date(rng, day.fromordinal(day.toordinal() + rng.choice((14, 30, 45, 60))), vendor.region),
         f"PO-{rng.randint(1000, 99999)}", content.currency(rng, vendor.region), content.amount_style(rng, vendor.region),
-        items, subtotal, f"{rng.choice(('Tax', 'VAT', 'Sales Tax', 'GST'))} ({rate * 100:g}%)", tax, shipping,
+        items, subtotal, pick(rng, INVOICE["en"]["tax"]).format(rate=f"{rate * 100:g}"), tax, shipping,
         round(subtotal + tax + shipping, 2))
 
 
-def _meta(rng: random.Random, d: InvoiceData) -> list[tuple[str, str, str | None]]:
-    """(label, value, gold field or None) rows for the header block, with distractors."""
-    rows = [(rng.choice(_NO_LABELS), d.number, "invoice_number"),
-            (rng.choice(_DATE_LABELS), d.date_text, "invoice_date"),
-            (rng.choice(("Due Date", "Payment Due", "DUE DATE:")), d.due_text, None)]
+def world_invoice_data(rng: random.Random, multi_page: bool, language: str) -> InvoiceData:
+    """An invoice of a company in a country speaking `language`, to a customer there (mostly)."""
+    loc = locales.locale(rng, language)
+    vendor = locales.party(rng, loc)
+    customer = locales.party(rng, loc if rng.random() < 0.85 else locales.locale(rng, language))
+    day = content.date(rng)
+    later = [day.fromordinal(day.toordinal() + k) for k in (rng.choice((8, 14, 30, 60)), -rng.randint(0, 20))]
+    items = locales.services(rng, rng.randint(42, 60) if multi_page else rng.randint(1, 9), loc)
+    subtotal = round(sum(i.amount for i in items), 2)
+    rate = rng.choice(loc.vat_rates)
+    tax = round(subtotal * rate / 100, 2)
+    shipping = rng.choice((0.0, 0.0, 0.0, round(rng.uniform(5, 60), 2)))
+    words, dates = INVOICE[language], locales.date_format(rng, loc)
+    return InvoiceData(
+        vendor, customer, locales.invoice_number(rng, loc, day.year), locales.format_date(day, loc, dates),
+        locales.format_date(later[0], loc, dates), f"{rng.choice(('PO-', 'B', '', 'ORD'))}{rng.randint(1000, 99999)}",
+        locales.currency(rng, loc), rng.choice(loc.amount_styles), items, subtotal,
+        pick(rng, words["tax"]).format(rate=locales.rate_text(rate, loc)), tax, shipping,
+        round(subtotal + tax + shipping, 2), words, loc,
+        locales.format_date(later[1], loc, dates) if rng.random() < 0.4 else "")
+
+
+def meta_rows(rng: random.Random, d: InvoiceData, number: bool = True) -> list[tuple[str, str, str | None]]:
+    """(label, value, gold field or None) rows for the header block, with distractors.
+
+    `number=False` when the layout prints the invoice number elsewhere (in its heading)."""
+    w = d.words
+    rows = [(pick(rng, w["number"]), d.number, "invoice_number"),
+            (pick(rng, w["date"]), d.date_text, "invoice_date"),
+            (pick(rng, w["due"]), d.due_text, None)]
+    if d.delivery_text:
+        rows.append((pick(rng, w["delivery"]), d.delivery_text, None))
     if rng.random() < 0.6:
-        rows.append((rng.choice(("PO Number", "Order No.", "Your Ref.")), d.po, None))
+        rows.append((pick(rng, w["reference"]), d.po, None))
     if rng.random() < 0.4:
-        rows.append(("Customer ID", f"C{rng.randint(1000, 9999)}", None))
+        rows.append((pick(rng, w["customer_id"]), f"C{rng.randint(1000, 9999)}", None))
     head, tail = rows[:2], rows[2:]
     rng.shuffle(head)
-    return head + tail
+    return [row for row in head if number or row[2] != "invoice_number"] + tail
 
 
-def _vendor_block(flow: Flow, rng: random.Random, d: InvoiceData, align: str = "left") -> None:
+def vendor_block(flow: Flow, rng: random.Random, d: InvoiceData, align: str = "left") -> None:
     size = flow.fit(d.vendor.name, True, rng.uniform(10.5, 12))
     flow.sheet.mark("vendor", d.vendor.name, flow.text(d.vendor.name, align, bold=True, size=size))
     for line in (*d.vendor.address, d.vendor.phone, d.vendor.reg_no)[: rng.randint(3, 5)]:
         flow.text(line, align, size=flow.size * 0.95)
 
 
-def _bill_to(flow: Flow, rng: random.Random, d: InvoiceData) -> None:
-    flow.text(rng.choice(("BILL TO", "Bill To:", "Customer", "Invoice to:")), bold=True)
+def bill_to_block(flow: Flow, rng: random.Random, d: InvoiceData) -> None:
+    flow.text(pick(rng, d.words["bill_to"]), bold=True)
     for line in (d.customer.name, *d.customer.address):
         flow.text(line)
 
 
-def _logo(sheet: Sheet, rng: random.Random, x: float, top: float, name: str) -> float:
+def logo(sheet: Sheet, rng: random.Random, x: float, top: float, name: str) -> float:
     """Filled block or circle with initials, or a coloured bar; returns the height used."""
     size = rng.uniform(26, 40)
     color = rng.choice(((0.12, 0.25, 0.5), (0.6, 0.1, 0.1), (0.1, 0.1, 0.1), (0.1, 0.4, 0.3)))
@@ -99,7 +132,7 @@ def _logo(sheet: Sheet, rng: random.Random, x: float, top: float, name: str) -> 
     return size + 8
 
 
-def _table(flow: Flow, rng: random.Random, d: InvoiceData, grid: bool, shade: bool) -> None:
+def item_table(flow: Flow, rng: random.Random, d: InvoiceData, grid: bool, shade: bool) -> None:
     """Line items: description, qty, unit price, amount; header repeats after a page break."""
     width = flow.right - flow.left
     col_qty, col_unit, col_amt = flow.left + width * 0.58, flow.left + width * 0.78, flow.right - 4
@@ -107,18 +140,20 @@ def _table(flow: Flow, rng: random.Random, d: InvoiceData, grid: bool, shade: bo
     pad = (row_h - line_height(font_name(flow.family), flow.size)) / 2
     band = rng.choice(((0.85, 0.85, 0.85), (0.15, 0.2, 0.35), None))
     ink = WHITE if band and band[0] < 0.5 else BLACK
+    columns = pick(rng, d.words["columns"]).split("|")
+    continued = pick(rng, d.words["continued"]).format(number=d.number)
 
     def header(f: Flow) -> None:
         if band:
             f.sheet.rect((f.left, f.y, f.right, f.y + row_h), fill=band)
-        for text, x, align in (("Description", f.left + 4, "left"), ("Qty", col_qty, "right"),
-                               ("Unit Price", col_unit, "right"), ("Amount", col_amt, "right")):
+        for text, x, align in zip(columns, (f.left + 4, col_qty, col_unit, col_amt),
+                                     ("left", "right", "right", "right")):
             f.sheet.text(x, f.y + pad, text, font_name(f.family, True), f.size, align, ink)
         f.y += row_h
         f.sheet.line(f.left, f.y, f.right, f.y, 0.8)
 
     header(flow)
-    flow.on_new_page = lambda f: (f.text(f"Invoice {d.number} (continued)", bold=True), f.gap(6), header(f))
+    flow.on_new_page = lambda f: (f.text(continued, bold=True), f.gap(6), header(f))
     font = font_name(flow.family)
     for i, item in enumerate(d.items):
         flow.ensure(row_h)
@@ -135,19 +170,19 @@ def _table(flow: Flow, rng: random.Random, d: InvoiceData, grid: bool, shade: bo
     flow.gap(8)
 
 
-def _totals(flow: Flow, rng: random.Random, d: InvoiceData, boxed: bool = False) -> None:
+def totals_block(flow: Flow, rng: random.Random, d: InvoiceData, boxed: bool = False) -> None:
     flow.ensure(flow.size * 9)  # keep the totals block together
     label_x = flow.left + (flow.right - flow.left) * rng.uniform(0.55, 0.65)
-    flow.pair("Subtotal", d.money(d.subtotal), label_x=label_x)
+    flow.pair(pick(rng, d.words["subtotal"]), d.money(d.subtotal), label_x=label_x)
     flow.pair(d.tax_label, d.money(d.tax), label_x=label_x)
     if d.shipping:
-        flow.pair("Shipping", d.money(d.shipping), label_x=label_x)
+        flow.pair(pick(rng, d.words["shipping"]), d.money(d.shipping), label_x=label_x)
     number = d.money(d.total)
-    printed, start = content.with_currency(rng, number, d.cur)
+    printed, start = d.priced(rng, number)
     size = min(12, flow.size + rng.choice((1, 2, 3)))
     flow.gap(3)
     top = flow.y
-    _, val = flow.pair(rng.choice(_TOTAL_LABELS), printed, bold=True, size=size, label_x=label_x)
+    _, val = flow.pair(pick(rng, d.words["total"]), printed, bold=True, size=size, label_x=label_x)
     if boxed:
         flow.sheet.rect((label_x - 6, top - 4, flow.right + 4, flow.y), color=BLACK, width=1.0)
     flow.sheet.mark("total_amount", number,
@@ -155,21 +190,21 @@ def _totals(flow: Flow, rng: random.Random, d: InvoiceData, boxed: bool = False)
     flow.gap(flow.size * 2)
 
 
-def _footer(flow: Flow, rng: random.Random, d: InvoiceData) -> None:
-    lines = [rng.choice(("Thank you for your business!", "Payment terms: 30 days net.", "Please pay by the due date."))]
+def closing_lines(flow: Flow, rng: random.Random, d: InvoiceData) -> None:
+    lines = [pick(rng, d.words["thanks"])]
     if rng.random() < 0.6:
-        lines.append(f"Please make payment to {d.vendor.name}, account {rng.randint(10**9, 10**10 - 1)}.")
+        lines.append(pick(rng, d.words["pay_to"]).format(vendor=d.vendor.name, account=rng.randint(10**9, 10**10 - 1)))
     for line in lines:
         flow.text(line, size=flow.fit(line, size=flow.size * 0.9), color=GREY)
 
 
-def _meta_column(sheet: Sheet, rng: random.Random, d: InvoiceData, x: float, right: float, top: float,
-                 family: str, size: float) -> float:
+def meta_column(sheet: Sheet, rng: random.Random, d: InvoiceData, x: float, right: float, top: float,
+                family: str, size: float, number: bool = True) -> float:
     """Label/value rows; values left-aligned at a tab or right-aligned at `right`. Returns bottom."""
     flow = Flow(sheet, x, right, top, family, size, 1.5)
     tab = x + rng.uniform(75, 95) if rng.random() < 0.5 else None
     font = font_name(family)
-    for label, value, field in _meta(rng, d):
+    for label, value, field in meta_rows(rng, d, number):
         if tab:
             flow.text(label, bold=True, advance=False)
             rect = flow.text(value, x=tab)
@@ -186,17 +221,17 @@ def classic(rng: random.Random, d: InvoiceData, size: tuple[float, float]) -> Sh
     margin, family, fs = rng.uniform(36, 56), rng.choice(("helv", "times", "helv")), rng.uniform(7.5, 9.5)
     flow = Flow(sheet, margin, size[0] - margin, margin, family, fs, 1.35, size[1] - margin - 20)
     if rng.random() < 0.6:
-        flow.gap(_logo(sheet, rng, margin, margin, d.vendor.name))
-    _vendor_block(flow, rng, d)
-    sheet.text(flow.right, margin, rng.choice(_TITLES), font_name(family, True), rng.uniform(16, 22), "right",
+        flow.gap(logo(sheet, rng, margin, margin, d.vendor.name))
+    vendor_block(flow, rng, d)
+    sheet.text(flow.right, margin, pick(rng, d.words["title"]), font_name(family, True), rng.uniform(16, 22), "right",
                rng.choice((BLACK, (0.12, 0.25, 0.5))))
-    meta_bottom = _meta_column(sheet, rng, d, flow.right - 190, flow.right, margin + 34, family, fs)
+    meta_bottom = meta_column(sheet, rng, d, flow.right - 190, flow.right, margin + 34, family, fs)
     flow.y = max(flow.y, meta_bottom) + 14
-    _bill_to(flow, rng, d)
+    bill_to_block(flow, rng, d)
     flow.gap(14)
-    _table(flow, rng, d, grid=rng.random() < 0.5, shade=rng.random() < 0.3)
-    _totals(flow, rng, d)
-    _footer(flow, rng, d)
+    item_table(flow, rng, d, grid=rng.random() < 0.5, shade=rng.random() < 0.3)
+    totals_block(flow, rng, d)
+    closing_lines(flow, rng, d)
     return sheet
 
 
@@ -205,19 +240,19 @@ def letterhead(rng: random.Random, d: InvoiceData, size: tuple[float, float]) ->
     sheet = Sheet(*size)
     margin, family, fs = rng.uniform(40, 60), rng.choice(("times", "helv", "cour")), rng.uniform(7, 9)
     flow = Flow(sheet, margin, size[0] - margin, margin, family, fs, 1.35, size[1] - margin - 20)
-    _vendor_block(flow, rng, d, "center")
+    vendor_block(flow, rng, d, "center")
     flow.rule("line", rng.uniform(1.0, 2.5))
     flow.gap(6)
     top = flow.y
-    flow.text(rng.choice(_TITLES), bold=True, size=min(12, fs * 1.5))
+    flow.text(pick(rng, d.words["title"]), bold=True, size=min(12, fs * 1.5))
     flow.gap(4)
-    _bill_to(flow, rng, d)
-    meta_bottom = _meta_column(sheet, rng, d, flow.left + (flow.right - flow.left) * 0.55, flow.right,
-                               top, family, fs)
+    bill_to_block(flow, rng, d)
+    meta_bottom = meta_column(sheet, rng, d, flow.left + (flow.right - flow.left) * 0.55, flow.right,
+                              top, family, fs)
     flow.y = max(flow.y, meta_bottom) + 16
-    _table(flow, rng, d, grid=False, shade=True)
-    _totals(flow, rng, d)
-    _footer(flow, rng, d)
+    item_table(flow, rng, d, grid=False, shade=True)
+    totals_block(flow, rng, d)
+    closing_lines(flow, rng, d)
     return sheet
 
 
@@ -226,10 +261,10 @@ def boxed(rng: random.Random, d: InvoiceData, size: tuple[float, float]) -> Shee
     sheet = Sheet(*size)
     margin, family, fs = rng.uniform(36, 50), rng.choice(("helv", "cour", "times")), rng.uniform(7, 9)
     flow = Flow(sheet, margin + 6, size[0] / 2 - 10, margin + 6, family, fs, 1.35)
-    _vendor_block(flow, rng, d)
+    vendor_block(flow, rng, d)
     sheet.rect((margin, margin, size[0] / 2 - 4, flow.y + 4), color=BLACK, width=0.8)
     # Meta grid: two columns of cells on the right half, label small and grey above the value.
-    cells = [(label.rstrip(":").upper(), value, field) for label, value, field in _meta(rng, d)][:4]
+    cells = [(label.rstrip(":").upper(), value, field) for label, value, field in meta_rows(rng, d)][:4]
     cell_w, cell_h = (size[0] / 2 - margin) / 2, fs * 3.2
     x0 = size[0] / 2 + 4
     for i, (label, value, field) in enumerate(cells):
@@ -243,26 +278,13 @@ def boxed(rng: random.Random, d: InvoiceData, size: tuple[float, float]) -> Shee
                 size[1] - margin - 20)
     flow.page_top = margin
     flow.left += 6
-    _bill_to(flow, rng, d)
+    bill_to_block(flow, rng, d)
     flow.left -= 6
     flow.gap(12)
-    _table(flow, rng, d, grid=True, shade=False)
-    _totals(flow, rng, d, boxed=True)
-    _footer(flow, rng, d)
+    item_table(flow, rng, d, grid=True, shade=False)
+    totals_block(flow, rng, d, boxed=True)
+    closing_lines(flow, rng, d)
     return sheet
 
 
 LAYOUTS = (classic, letterhead, boxed)
-
-
-def draw_invoice(rng: random.Random, allow_multi_page: bool) -> Sheet:
-    """~25% of invoices get enough line items to continue on page 2 (when allowed)."""
-    multi = rng.random() < 0.25 and allow_multi_page
-    layout, size = rng.choice(LAYOUTS), rng.choice(PAGE_SIZES)
-    sheet = layout(rng, invoice_data(rng, multi), size)
-    family = rng.choice(("helv", "times"))
-    if len(sheet.pages) > 1:
-        for i in range(len(sheet.pages)):
-            sheet.text(size[0] / 2, size[1] - 30, f"Page {i + 1} of {len(sheet.pages)}", font_name(family),
-                       7, "center", GREY, page=i)
-    return sheet

@@ -13,6 +13,12 @@ _METADATA = {
 }
 
 
+def _winansi(text: str) -> str:
+    """PyMuPDF writes base-14 text one byte per character (WinAnsiEncoding) and turns every
+    character above U+00FF into "·"; pass € and the other Windows-1252 extras as their bytes."""
+    return text.encode("cp1252").decode("latin-1")
+
+
 def build_document(sheet: Sheet) -> pymupdf.Document:
     doc = pymupdf.open()
     for ops in sheet.pages:
@@ -22,7 +28,7 @@ def build_document(sheet: Sheet) -> pymupdf.Document:
             kind = op[0]
             if kind == "text":
                 _, x, baseline, text, font, size, color = op
-                shape.insert_text((x, baseline), text, fontname=font, fontsize=size, color=color)
+                shape.insert_text((x, baseline), _winansi(text), fontname=font, fontsize=size, color=color)
             elif kind == "line":
                 _, x0, y0, x1, y1, width, color, dashes = op
                 shape.draw_line((x0, y0), (x1, y1))

@@ -2,23 +2,20 @@
 
 Gold fields follow templates/receipt.yaml: company, date, address, total. Each family
 marks the rect of just the value text; labels ("TOTAL", "Date:") stay outside the box.
+Labels come from the receipt's language table (languages.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 
-from cropvlm.synthetic import content
+from cropvlm.synthetic import content, locales
 from cropvlm.synthetic.draw import GREY, WHITE, Flow, Sheet, font_name, sub_rect, union
+from cropvlm.synthetic.languages import RECEIPT, Table, pick
 
 MM = 72 / 25.4  # points per millimetre
-_TOTAL_LABELS = ("TOTAL", "GRAND TOTAL", "TOTAL AMOUNT", "TOTAL (RM)", "NETT TOTAL", "Total",
-                 "AMOUNT DUE", "TOTAL INCL. GST", "Total Sales")
-_DATE_LABELS = ("Date:", "DATE", "DATE:", "Date/Time:", "TARIKH:", "Date :", "")
-_TITLES = ("TAX INVOICE", "RECEIPT", "SIMPLIFIED TAX INVOICE", "CASH BILL", "OFFICIAL RECEIPT", "INVOICE")
-_FOOTERS = ("THANK YOU. PLEASE COME AGAIN.", "GOODS SOLD ARE NOT RETURNABLE", "Thank you for shopping with us!",
-            "*** THANK YOU ***", "KEEP THIS RECEIPT FOR EXCHANGE")
 
 
 @dataclass
@@ -36,9 +33,15 @@ class ReceiptData:
     cash: float
     receipt_no: str
     cashier: str
+    words: Table = dataclasses.field(default_factory=lambda: RECEIPT["en"])
+    loc: locales.Locale | None = None  # None: the English documents' regions (content.py)
 
     def money(self, value: float) -> str:
         return content.format_amount(value, self.style)
+
+    def priced(self, rng: random.Random, number: str) -> tuple[str, int]:
+        """The amount with its currency, and where the bare number starts."""
+        return locales.priced(rng, number, self.cur, self.loc)
 
 
 def receipt_data(rng: random.Random) -> ReceiptData:
@@ -52,9 +55,26 @@ def receipt_data(rng: random.Random) -> ReceiptData:
     return ReceiptData(
         shop, content.currency(rng, shop.region), content.amount_style(rng, shop.region),
         content.format_date(rng, content.date(rng), shop.region), content.time_text(rng), items,
-        subtotal, rng.choice(("GST 6%", "SST", "Tax", "Service Tax", "GST")) if rate else "GST 0%",
-        tax, total, cash, content.invoice_number(rng), rng.choice(("ADMIN", "CASHIER 01", "SITI", "JOHN", "001")),
+        subtotal, pick(rng, RECEIPT["en"]["tax"]) if rate else RECEIPT["en"]["tax_zero"][0],
+        tax, total, cash, content.invoice_number(rng), pick(rng, RECEIPT["en"]["cashiers"]),
     )
+
+
+def world_receipt_data(rng: random.Random, language: str) -> ReceiptData:
+    """A shop's till slip in a country speaking `language`; prices include VAT, as in the EU."""
+    loc = locales.locale(rng, language)
+    shop = locales.party(rng, loc, shop=True)
+    items = locales.groceries(rng, rng.randint(1, 9), loc)
+    total = round(sum(i.amount for i in items), 2)
+    rate = rng.choice(loc.vat_rates[1:] or loc.vat_rates)  # shops sell at the reduced rate mostly
+    tax = round(total * rate / (100 + rate), 2)  # VAT included in the total
+    cash = total if rng.random() < 0.4 else float(max(5, int(total / 5 + 1) * 5))
+    words, day = RECEIPT[language], content.date(rng)
+    return ReceiptData(
+        shop, loc.currency, rng.choice(loc.amount_styles), locales.format_date(day, loc, locales.date_format(rng, loc)),
+        f"{rng.randint(7, 21):02d}:{rng.randint(0, 59):02d}", items, total,  # 24-hour clocks
+        pick(rng, words["tax"]).format(rate=locales.rate_text(rate, loc)),
+        tax, total, cash, str(rng.randint(1000, 999999)), pick(rng, words["cashiers"]), words, loc)
 
 
 def _logo(sheet: Sheet, rng: random.Random, cx: float, top: float, name: str) -> float:
@@ -81,7 +101,7 @@ def _header(flow: Flow, rng: random.Random, d: ReceiptData, align: str) -> None:
 
 
 def _date_line(flow: Flow, rng: random.Random, d: ReceiptData) -> None:
-    label = rng.choice(_DATE_LABELS)
+    label = pick(rng, d.words["date"])
     if label == "TARIKH:" and d.shop.region != "my":  # Malay label on Malaysian slips only
         label = "Date:"
     prefix = f"{label} " if label else ""
@@ -93,11 +113,12 @@ def _date_line(flow: Flow, rng: random.Random, d: ReceiptData) -> None:
                     sub_rect(rect, text, start, start + len(d.date_text), font_name(flow.family), size))
 
 
-def _items(flow: Flow, d: ReceiptData, columns: bool) -> None:
+def _items(flow: Flow, rng: random.Random, d: ReceiptData, columns: bool) -> None:
     if columns:  # one row per item: qty, description, amount
-        flow.text("QTY", advance=False, bold=True)
-        flow.text("ITEM", x=flow.left + 22, advance=False, bold=True)
-        flow.text("AMOUNT", "right", bold=True)
+        qty, item, amount = pick(rng, d.words["columns"]).split("|")
+        flow.text(qty, advance=False, bold=True)
+        flow.text(item, x=flow.left + 22, advance=False, bold=True)
+        flow.text(amount, "right", bold=True)
     for item in d.items:
         if columns:
             flow.text(str(item.qty), advance=False)
@@ -111,9 +132,9 @@ def _items(flow: Flow, d: ReceiptData, columns: bool) -> None:
 def _total_line(flow: Flow, rng: random.Random, d: ReceiptData, label_x: float | None = None,
                 label_align: str = "left") -> None:
     number = d.money(d.total)
-    printed, start = content.with_currency(rng, number, d.cur)
+    printed, start = d.priced(rng, number)
     size = min(12, flow.size + rng.choice((0, 1, 2)))
-    _, val = flow.pair(rng.choice(_TOTAL_LABELS), printed, bold=True, size=size, label_x=label_x,
+    _, val = flow.pair(pick(rng, d.words["total"]), printed, bold=True, size=size, label_x=label_x,
                        label_align=label_align)
     rect = sub_rect(val, printed, start, start + len(number), font_name(flow.family, True), size)
     flow.sheet.mark("total", number, rect)
@@ -128,20 +149,21 @@ def thermal_centred(rng: random.Random, d: ReceiptData) -> Sheet:
     _header(flow, rng, d, "center")
     rule = rng.choice(("chars", "dash", "line"))
     flow.rule(rule)
-    flow.text(rng.choice(_TITLES), "center", bold=True)
-    flow.text(f"Receipt No: {d.receipt_no}")
+    w = d.words
+    flow.text(pick(rng, w["title"]), "center", bold=True)
+    flow.text(f"{pick(rng, w['receipt_no'])} {d.receipt_no}")
     _date_line(flow, rng, d)
-    flow.text(f"Cashier: {d.cashier}")
+    flow.text(f"{pick(rng, w['cashier'])} {d.cashier}")
     flow.rule(rule)
-    _items(flow, d, columns=False)
+    _items(flow, rng, d, columns=False)
     flow.rule(rule)
-    flow.pair("SUBTOTAL", d.money(d.subtotal))
+    flow.pair(pick(rng, w["subtotal"]), d.money(d.subtotal))
     flow.pair(d.tax_label, d.money(d.tax))
     _total_line(flow, rng, d)
-    flow.pair("CASH", d.money(d.cash))
-    flow.pair("CHANGE", d.money(round(d.cash - d.total, 2)))
+    flow.pair(pick(rng, w["cash"]), d.money(d.cash))
+    flow.pair(pick(rng, w["change"]), d.money(round(d.cash - d.total, 2)))
     flow.rule(rule)
-    flow.text(rng.choice(_FOOTERS), "center", size=flow.fit(_FOOTERS[0]))
+    flow.text(pick(rng, w["footer"]), "center", size=flow.fit(w["footer"][0]))
     sheet.height = flow.y + 8 * MM
     return sheet
 
@@ -160,19 +182,20 @@ def wide_left(rng: random.Random, d: ReceiptData) -> Sheet:
     flow.y = max(flow.y, flow.top + logo_h)
     flow.left = 8 * MM
     flow.rule("line", 1.0)
-    flow.text(f"{rng.choice(_TITLES)}  {d.receipt_no}", bold=True)
+    w = d.words
+    flow.text(f"{pick(rng, w['title'])}  {d.receipt_no}", bold=True)
     _date_line(flow, rng, d)
     flow.rule("line")
-    _items(flow, d, columns=True)
+    _items(flow, rng, d, columns=True)
     flow.rule("line")
     mid = flow.left + (flow.right - flow.left) * 0.45
-    flow.pair("Sub Total", d.money(d.subtotal), label_x=mid)
+    flow.pair(pick(rng, w["subtotal_wide"]), d.money(d.subtotal), label_x=mid)
     flow.pair(d.tax_label, d.money(d.tax), label_x=mid)
-    flow.pair("Rounding Adj", "0.00", label_x=mid)
+    flow.pair(pick(rng, w["rounding"]), d.money(0.0), label_x=mid)
     _total_line(flow, rng, d, label_x=mid)
-    flow.pair("Paid", d.money(d.cash), label_x=mid)
+    flow.pair(pick(rng, w["paid"]), d.money(d.cash), label_x=mid)
     flow.gap(4)
-    flow.text(rng.choice(_FOOTERS), "center", color=GREY)
+    flow.text(pick(rng, w["footer"]), "center", color=GREY)
     sheet.height = flow.y + 10 * MM
     return sheet
 
@@ -182,26 +205,22 @@ def two_column_totals(rng: random.Random, d: ReceiptData) -> Sheet:
     sheet = Sheet(rng.uniform(72, 82) * MM, 0)
     flow = Flow(sheet, 5 * MM, sheet.width - 5 * MM, 7 * MM, rng.choice(("helv", "times")), rng.uniform(7, 9))
     _header(flow, rng, d, "center")
+    w = d.words
     flow.rule("dash")
-    _items(flow, d, columns=rng.random() < 0.5)
+    _items(flow, rng, d, columns=rng.random() < 0.5)
     flow.rule("line")
     mid = flow.left + (flow.right - flow.left) * 0.62
-    flow.text(f"Items: {len(d.items)}", advance=False)  # shares the subtotal's line
-    flow.pair("Subtotal", d.money(d.subtotal), label_x=mid, label_align="right")
+    flow.text(f"{pick(rng, w['items_count'])} {len(d.items)}", advance=False)  # shares the subtotal's line
+    flow.pair(pick(rng, w["subtotal_slip"]), d.money(d.subtotal), label_x=mid, label_align="right")
     flow.pair(d.tax_label, d.money(d.tax), label_x=mid, label_align="right")
     _total_line(flow, rng, d, label_x=mid, label_align="right")
-    flow.pair("Tendered", d.money(d.cash), label_x=mid, label_align="right")
+    flow.pair(pick(rng, w["tendered"]), d.money(d.cash), label_x=mid, label_align="right")
     flow.rule("dash")
     flow.text(f"#{d.receipt_no}  {d.cashier}", "center")
     _date_line(flow, rng, d)
-    flow.text(rng.choice(_FOOTERS), "center", size=flow.fit(_FOOTERS[0]))
+    flow.text(pick(rng, w["footer"]), "center", size=flow.fit(w["footer"][0]))
     sheet.height = flow.y + 8 * MM
     return sheet
 
 
 LAYOUTS = (thermal_centred, wide_left, two_column_totals)
-
-
-def draw_receipt(rng: random.Random) -> Sheet:
-    layout = rng.choice(LAYOUTS)
-    return layout(rng, receipt_data(rng))
