@@ -6,6 +6,7 @@
     cropvlm evaluate FOLDER|--synthetic N [--templates YAML] [--limit N] [--out DIR] [--readers SPEC ...] [--policies SPEC ...]
     cropvlm labels import LABELS.jsonl --source DIR_OR_S3_URI | labels set ... | labels list   (cli/labels.py)
     cropvlm policies list | promote VERSION | reject VERSION --note TEXT                         (cli/policies.py)
+    cropvlm train-head FOLDER ... | --synthetic N --out DIR [--heldout FOLDER]                  (cli/head.py)
     cropvlm retrain [--synthetic N] [--init scratch|promoted] [--judge SPEC] [--train JSON]       (cli/retrain.py)
 
 `extract` exits 0 when every document was extracted or skipped, 1 when any document failed
@@ -82,8 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dpi", type=int, default=150, help="PDF rendering resolution")
     evaluate.set_defaults(handler=_evaluate)
 
-    from cli import labels, policies, retrain  # light modules: storage is imported when a command runs
+    from cli import head, labels, policies, retrain  # light modules: storage is imported when a command runs
 
+    head.add_commands(commands)
     labels.add_commands(commands)
     policies.add_commands(commands)
     retrain.add_commands(commands)

@@ -46,6 +46,7 @@ class Scored:
     pixels: int
     error: str | None = None  # the reader or policy failed on this document: counted as wrong
     crop: Box | None = None  # the crop the reader got beside the page for this answer (percent); None: none
+    confidence: float = 0.0  # the reader's confidence in its answer, 0-1
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,10 @@ CSV_COLUMNS = ("reader", "policy", "field", "n", "exact", "anls", "seconds_per_a
 
 
 def score(reader: str, policy: str, doc: str, field: str, answer_type: str, gold: str, prediction: str,
-          page: int, seconds: float, pixels: int, crop: Box | None = None) -> Scored:
+          page: int, seconds: float, pixels: int, crop: Box | None = None, confidence: float = 0.0) -> Scored:
     return Scored(reader, policy, doc, field, answer_type, gold, prediction, page,
-                  exact_match(prediction, gold, answer_type), anls(prediction, gold), seconds, pixels, crop=crop)
+                  exact_match(prediction, gold, answer_type), anls(prediction, gold), seconds, pixels, crop=crop,
+                  confidence=confidence)
 
 
 def failed(reader: str, policy: str, doc: str, field: str, answer_type: str, gold: str, error: str) -> Scored:

@@ -37,11 +37,12 @@ def write_answers_csv(scored: Sequence[Scored], path: str | Path) -> Path:
     path = Path(path)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["reader", "policy", "doc", "field", "type", "page", "gold", "prediction", "exact", "anls",
-                         "seconds", "pixels", "crop"])
+        writer.writerow(["reader", "policy", "doc", "field", "type", "page", "gold", "prediction", "confidence",
+                         "exact", "anls", "seconds", "pixels", "crop"])
         for s in scored:
             writer.writerow([s.reader, s.policy, s.doc, s.field, s.answer_type, s.page, s.gold, s.prediction,
-                             int(s.exact), f"{s.anls:.4f}", f"{s.seconds:.4f}", s.pixels, _crop(s)])
+                             f"{s.confidence:.4f}", int(s.exact), f"{s.anls:.4f}", f"{s.seconds:.4f}", s.pixels,
+                             _crop(s)])
     return path
 
 

@@ -202,6 +202,7 @@ def run_configs(
                                 pixels=sum(pixels_seen(r.page_size, _crop_size(r), budget, input_size=input_size)
                                            for r in candidates),
                                 crop=chosen.proposal.box if chosen.crop is not None else None,
+                                confidence=chosen.answer.confidence,
                             ))
         if progress is not None:
             elapsed = time.perf_counter() - started

@@ -313,6 +313,8 @@ def test_cropvlm_evaluate_on_synthetic_documents_writes_every_configuration(tmp_
     assert {c for p, c in crops if p == "center@50"} == {"25.00 25.00 75.00 75.00"}
     oracle = [a for a in answers if a["policy"] == "oracle@0.04"]
     assert len(oracle) == 16 and all(len(a["crop"].split()) == 4 for a in oracle)
+    confidences = [float(a["confidence"]) for a in answers]  # the reader's, for accuracy at coverage
+    assert all(0 <= c <= 1 for c in confidences) and max(confidences) > 0
     with Image.open(out / "accuracy_vs_seconds.png") as image:
         assert image.format == "PNG"
 

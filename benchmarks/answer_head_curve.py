@@ -1,0 +1,110 @@
+"""Learning curve of the OCR reader's answer head: held-out exact match after learning from
+0, 25, 50, 100 and all reviewed documents, beside the rule-based reader on the same OCR.
+
+    python benchmarks/answer_head_curve.py --reviewed REVIEWED_FOLDER --heldout HELDOUT_FOLDER \
+        --templates templates/receipt.yaml [--synthetic SYNTHETIC_FOLDER] --cache .cropvlm/ocr-cache \
+        --out reports/answer_head
+
+Each point fits a head on the synthetic folder's documents (when given) plus the first N
+reviewed documents; N = 0 is the head trained on synthetic documents alone. Writes
+curve.md (tables, calibration error, accuracy at coverage) and curve.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cropvlm.answer_head.dataset import folder_examples  # noqa: E402
+from cropvlm.answer_head.scores import score_head  # noqa: E402
+from cropvlm.answer_head.training import HeadConfig, fit_head  # noqa: E402
+from cropvlm.synthetic.document import TEMPLATE_DIR  # noqa: E402
+from cropvlm.templates import load_template_set  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reviewed", required=True, help="labelled folder learned from, in file order")
+    parser.add_argument("--heldout", required=True, help="labelled folder measured on (never learned from)")
+    parser.add_argument("--synthetic", help="labelled synthetic folder every point also learns from")
+    parser.add_argument("--templates", action="append", required=True, help="templates of the real documents")
+    parser.add_argument("--points", default="0,25,50,100,all", help="reviewed documents per point")
+    parser.add_argument("--cache", help="page OCR cache folder")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    templates = load_template_set(args.templates)
+    settings = dict(cache=args.cache)
+    reviewed = folder_examples(args.reviewed, templates, **settings)
+    heldout = folder_examples(args.heldout, templates, **settings)
+    synthetic = []
+    if args.synthetic:
+        synthetic = folder_examples(args.synthetic, load_template_set(
+            [TEMPLATE_DIR / "receipt.yaml", TEMPLATE_DIR / "invoice.yaml"]), **settings)
+    docs = list(dict.fromkeys(ex.doc for ex in reviewed))
+    rows, tables = [], []
+    for point in args.points.split(","):
+        n = len(docs) if point == "all" else min(int(point), len(docs))
+        keep = set(docs[:n])
+        train = synthetic + [ex for ex in reviewed if ex.doc in keep]
+        if not train:
+            continue
+        scores = score_head(fit_head(train, HeadConfig()), heldout)
+        share, exact = scores.at_threshold(0.8)
+        rows.append((n, scores))
+        tables.append(f"#### {n} reviewed documents{' + synthetic' if synthetic else ''}\n\n{scores.table()}\n\n"
+                      f"calibration error {scores.ece:.3f}; confidence >= 0.8: {share:.0%} of answers, "
+                      f"{exact:.3f} exact among them\n")
+        print(f"{n:4d} reviewed: exact {scores.exact:.3f} (rules {scores.rules:.3f}, ceiling {scores.ceiling:.3f}), "
+              f"ECE {scores.ece:.3f}", flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = ["| reviewed documents | exact | rules | ceiling | calibration error |", "|---:|---:|---:|---:|---:|"]
+    summary += [f"| {n} | {s.exact:.3f} | {s.rules:.3f} | {s.ceiling:.3f} | {s.ece:.3f} |" for n, s in rows]
+    coverage = ["| confidence >= | answers | exact among them |", "|---:|---:|---:|"]
+    coverage += [f"| {t:.2f} | {share:.0%} | {exact:.3f} |" for t, share, exact in rows[-1][1].coverage]
+    (out / "curve.md").write_text(
+        f"Held-out: {args.heldout} ({rows[-1][1].n} answers); reviewed: {args.reviewed}; synthetic: {args.synthetic}; "
+        f"{time.perf_counter() - started:.0f} s\n\n" + "\n".join(summary) + "\n\nAccuracy at coverage (all reviewed):\n\n"
+        + "\n".join(coverage) + "\n\n" + "\n".join(tables), encoding="utf-8")
+    _plot(rows, out / "curve.png", Path(args.heldout).name)
+
+
+def _plot(rows, path: Path, heldout: str) -> None:
+    """Exact match against reviewed documents: head (blue), rules (orange), ceiling (grey)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height, left, top, plot_w, plot_h = 640, 420, 60, 50, 540, 300
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=13)
+    n_max = max(max(n for n, _ in rows), 1)
+
+    def xy(n: int, value: float) -> tuple[float, float]:
+        return left + plot_w * n / n_max, top + plot_h * (1 - value)
+
+    draw.text((left, 12), f"answer head on {heldout}, n={rows[-1][1].n} answers: exact match "
+                          "(blue head, orange rules, grey candidates' ceiling)", fill="black", font=font)
+    for i in range(6):
+        y = top + plot_h * i / 5
+        draw.line([(left, y), (left + plot_w, y)], fill=(225, 225, 225))
+        draw.text((left - 30, y - 7), f"{1 - i / 5:.1f}", fill="black", font=font)
+    for n, _ in rows:
+        draw.text((xy(n, 0)[0] - 8, top + plot_h + 8), str(n), fill="black", font=font)
+    draw.text((left + plot_w / 2 - 90, height - 40), "reviewed documents learned from", fill="black", font=font)
+    for attr, color in (("exact", (31, 119, 180)), ("rules", (255, 127, 14)), ("ceiling", (150, 150, 150))):
+        points = [xy(n, getattr(s, attr)) for n, s in rows]
+        if len(points) > 1:
+            draw.line(points, fill=color, width=2)
+        for x, y in points:
+            draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=color)
+    image.save(path, format="PNG")
+
+
+if __name__ == "__main__":
+    main()

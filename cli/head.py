@@ -1,0 +1,86 @@
+"""`cropvlm train-head`: fit the OCR reader's answer head on labelled documents.
+
+    cropvlm train-head FOLDER [FOLDER ...] --out DIR [--heldout FOLDER] [--templates YAML ...]
+    cropvlm train-head --synthetic 240 --languages all --out DIR --heldout FOLDER
+
+The shipped head (cropvlm/answer_head/default_head) is trained on synthetic documents only.
+Use it with the reader spec `ocr:rapidocr-spaced@768+head`, a trained folder with `+head=DIR`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+
+from cropvlm.errors import CropVLMError
+
+
+def add_commands(commands) -> None:
+    train = commands.add_parser("train-head", help="fit the OCR reader's answer head on labelled documents")
+    train.add_argument("folders", nargs="*", metavar="FOLDER", help="folders of documents with a labels.jsonl")
+    train.add_argument("--synthetic", type=int, default=0, metavar="N", help="also N generated documents")
+    train.add_argument("--languages", default="en", help="languages of the generated documents: en,nl,... or all")
+    train.add_argument("--seed", type=int, default=7, help="seed of the generated documents")
+    train.add_argument("--heldout", metavar="FOLDER", help="labelled folder to score the head on (never trained on)")
+    train.add_argument("--templates", action="append", metavar="YAML", help="answer types and aliases by field")
+    train.add_argument("--engine", default="rapidocr-spaced", help="OCR engine (as in the reader spec)")
+    train.add_argument("--budget", type=int, default=768, help="pixel budget (long side) the reader reads at")
+    train.add_argument("--cache", metavar="DIR", help="keep page OCR here between runs (it takes seconds a page)")
+    train.add_argument("--out", required=True, metavar="DIR", help="head folder to write")
+    train.set_defaults(handler=_train_head)
+
+
+def _train_head(args: argparse.Namespace) -> int:
+    from cropvlm.answer_head.dataset import folder_examples
+    from cropvlm.answer_head.scores import score_head
+    from cropvlm.answer_head.training import fit_head
+    from cropvlm.synthetic.document import TEMPLATE_DIR
+    from cropvlm.templates import load_template_set
+
+    if not args.folders and not args.synthetic:
+        print("cropvlm: train-head needs a FOLDER or --synthetic N", file=sys.stderr)
+        return 2
+    try:
+        # Generated documents are receipts and invoices: their templates give types and aliases.
+        paths = args.templates or ([TEMPLATE_DIR / "receipt.yaml", TEMPLATE_DIR / "invoice.yaml"]
+                                   if args.synthetic else None)
+        templates = load_template_set(paths) if paths else None
+        settings = dict(templates=templates, engine=args.engine, budget=args.budget, cache=args.cache,
+                        on_document=_progress)
+        examples, sources = [], list(args.folders)
+        for folder in args.folders:
+            examples += folder_examples(folder, **settings)
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.synthetic:
+                examples += folder_examples(_synthetic(tmp, args), **settings)
+                sources.append(f"synthetic:{args.synthetic}:{args.languages}:seed={args.seed}")
+            head = fit_head(examples, trained_on=", ".join(sources))
+        head.config["reader"] = f"ocr:{args.engine}@{args.budget}"
+        if args.heldout:
+            scores = score_head(head, folder_examples(args.heldout, **settings))
+            head.config["heldout"] = {"folder": args.heldout, "n": scores.n, "exact": round(scores.exact, 4),
+                                      "rules": round(scores.rules, 4), "ece": round(scores.ece, 4)}
+            print(scores.table())
+            print(f"calibration error {scores.ece:.3f}")
+        folder = head.save(args.out)
+    except (CropVLMError, ValueError, OSError) as exc:
+        print(f"cropvlm: train-head failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"written: {folder} ({head.version}, {head.config['documents']} documents, "
+          f"{head.config['answers']} answers)")
+    return 0
+
+
+def _synthetic(folder: str, args: argparse.Namespace) -> str:
+    from cropvlm.synthetic.dataset import write_dataset
+    from cropvlm.synthetic.languages import LANGUAGES
+
+    languages = LANGUAGES if args.languages == "all" else tuple(args.languages.split(","))
+    write_dataset(folder, args.synthetic, seed=args.seed, languages=languages)
+    return folder
+
+
+def _progress(done: int, total: int) -> None:
+    if done == total or done % 20 == 0:
+        print(f"read {done}/{total} documents", file=sys.stderr, flush=True)
