@@ -22,14 +22,14 @@ from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from app.extract import ExtractJob
+from app.resources import get_policy, get_reader, resolve_policy
 from cropvlm.render import RenderConfig
 from cropvlm.specs import DEFAULT_READER
 from cropvlm.templates import load_template_set
 from storage.db import prepare_database
 from storage.settings import Settings
 from tasks.extract import close_run, extract_batch, fetch_run_fields, list_documents, open_run
-from tasks.extraction import ExtractJob
-from tasks.resources import get_policy, get_reader, resolve_policy
 
 # In-process observers of progress (the CLI's progress bar): called with (done, total).
 progress_listeners: list[Callable[[int, int], None]] = []

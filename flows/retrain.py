@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.runtime import flow_run
 
+from app.retrain import RetrainJob
 from cropvlm.specs import DEFAULT_READER
 from cropvlm.training.grpo import GrpoConfig
 from cropvlm.training.loop import TrainConfig
@@ -27,7 +28,6 @@ from cropvlm.training.report import summary_markdown
 from storage.db import prepare_database
 from storage.settings import Settings
 from tasks.retrain import decide_task, train_candidate_task
-from tasks.retraining import RetrainJob
 
 EXPORTED = ("policy.onnx", "config.json", "weights.pt", "curves.png", "curves.json")
 

@@ -2,16 +2,16 @@
 
 The whole evaluation is one task: every configuration shares the rendered pages, and the
 `gpu` tag's concurrency limit keeps it from competing with extraction for the device.
-Readers and policies come from the per-worker cache (`tasks.resources`).
+Readers and policies come from the per-worker cache (`app.resources`).
 """
 
 from __future__ import annotations
 
 from prefect import get_run_logger, task
 
+from app.resources import get_policy, get_reader
 from cropvlm.evaluation import evaluate
 from tasks.extract import GPU_TAG
-from tasks.resources import get_policy, get_reader
 
 
 @task(tags=[GPU_TAG])

@@ -1,4 +1,4 @@
-"""Prefect tasks of the extract flow: thin adapters around tasks/extraction.py and storage/.
+"""Prefect tasks of the extract flow: thin adapters around app/extract.py and storage/.
 
 Only I/O tasks retry. Inside `extract_batch` only the model call holds a slot of a global
 concurrency limit (`prefect gcl create gpu --limit 1`), so workers never fight over one device
@@ -16,10 +16,10 @@ from functools import partial
 from prefect import task
 from prefect.concurrency.sync import concurrency
 
+from app.extract import ExtractJob, ModelSlot, extract_documents
+from app.resources import get_session_factory, get_store
 from storage import queries
 from storage.errors import StoreNotFoundError
-from tasks.extraction import ExtractJob, ModelSlot, extract_documents
-from tasks.resources import get_session_factory, get_store
 
 GPU_TAG = "gpu"  # for filtering in the UI; the device is guarded by a global limit, see model_slot
 

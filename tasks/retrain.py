@@ -1,4 +1,4 @@
-"""Prefect tasks of the retrain flow: thin adapters around tasks/retraining.py.
+"""Prefect tasks of the retrain flow: thin adapters around app/retrain.py.
 
 Training holds one slot of the `gpu` global concurrency limit for its whole length (it
 is model work from end to end); judging the candidate holds it too. Progress goes to a
@@ -12,9 +12,9 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.artifacts import update_progress_artifact
 
+from app.retrain import RetrainJob, decide, train_candidate
 from cropvlm.training.loop import progress_line
 from tasks.extract import GPU_TAG, model_slot
-from tasks.retraining import RetrainJob, decide, train_candidate
 
 
 @task(tags=[GPU_TAG])

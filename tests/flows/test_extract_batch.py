@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from app import extract as extraction
+from app.extract import ExtractJob, extract_documents
 from cropvlm.readers.base import Answer
 from cropvlm.render import RenderConfig
 from cropvlm.templates import load_template_set
 from storage.db import make_engine, make_session_factory
 from storage import queries
-from tasks import extraction
-from tasks.extraction import ExtractJob, extract_documents
 from tests.flows.documents import good_documents, write_folder
 
 NEEDS_TESSERACT = pytest.mark.skipif(shutil.which("tesseract") is None, reason="no tesseract binary")

@@ -47,7 +47,7 @@ def test_extract_uses_the_promoted_policy_and_the_default_reader():
 
 def test_the_weekly_retrain_settings_are_valid_training_settings():
     from flows.retrain import train_config
-    from tasks.retraining import RetrainJob
+    from app.retrain import RetrainJob
 
     parameters = deployments()["retrain"]["parameters"]
     config = train_config(parameters["train"])

@@ -13,10 +13,10 @@ import json
 
 import pytest
 
+from app.resources import get_session_factory, resolve_policy
 from cropvlm.errors import TrainingError
 from cropvlm.specs import build_policy
 from storage import registry
-from tasks.resources import get_session_factory, resolve_policy
 
 SMALL_MODEL = {"input_size": 128, "size_bins": 6, "min_side": 0.1, "width": 16, "embed": 16}
 SHORT = {"sft_steps": 4, "checkpoint_every": 2, "grpo": {"steps": 1, "prompts_per_step": 3, "num_generations": 3}}
@@ -70,7 +70,7 @@ def test_a_candidate_is_promoted_only_when_it_beats_the_incumbent(db_url, tmp_pa
 
 def test_a_failed_run_leaves_the_promoted_policy_and_resumes_from_its_checkpoint(tmp_path):
     from storage.db import upgrade_database
-    from tasks.retraining import RetrainJob, train_candidate
+    from app.retrain import RetrainJob, train_candidate
     from flows.retrain import train_config
 
     db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
@@ -102,7 +102,7 @@ def test_a_rerun_after_the_candidate_was_registered_registers_the_same_one(tmp_p
     """The worker died after registering (say, while evaluating): the rerun's candidate is the
     same version with the same config, so registering it again is a no-op, not a conflict."""
     from storage.db import upgrade_database
-    from tasks.retraining import RetrainJob, train_candidate
+    from app.retrain import RetrainJob, train_candidate
     from flows.retrain import train_config
 
     db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"

@@ -1,6 +1,6 @@
 """Retrain the crop policy: gather data, train a candidate, judge it, promote or reject.
 
-Plain Python (no Prefect): `flows/retrain.py` wraps these steps as tasks, and tests call
+Plain Python (no Prefect): `tasks/retrain.py` wraps these steps as tasks, and tests call
 them directly. The promoted policy is only ever changed by `decide`, after the candidate
 has beaten it on held-out labels by `margin`; a failure anywhere before leaves it as it
 was (the training run is marked failed with its error, its last checkpoint kept).
@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.resources import get_reader, get_session_factory
 from cropvlm.errors import TrainingError
 from cropvlm.evaluation.labels import Label, field_specs, load_labels
 from cropvlm.readers.ocr_engines import ENGINES as OCR_ENGINES
@@ -35,7 +36,6 @@ from storage import labels as label_store
 from storage import registry
 from storage.folders import download_folder, upload_folder
 from storage.objectstore import read_uri
-from tasks.resources import get_reader, get_session_factory
 
 log = logging.getLogger(__name__)
 INITS = ("promoted", "scratch")

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
+from app.resources import get_policy, get_reader, get_session_factory, get_store
 from cropvlm.crops import encode_thumbnail
 from cropvlm.errors import DocumentError
 from cropvlm.pipeline import FieldResult, PageRef, crop_then_answer
@@ -27,7 +28,6 @@ from cropvlm.render import RenderConfig, render_document, sniff_media_type
 from cropvlm.templates import TemplateSet
 from storage import queries
 from storage.errors import StorageError
-from tasks.resources import get_policy, get_reader, get_session_factory, get_store
 
 log = logging.getLogger(__name__)
 
