@@ -9,21 +9,14 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from app.resources import get_policy, get_reader
-from cropvlm.evaluation import evaluate
-from tasks.extract import GPU_TAG
+from app.evaluate import evaluate_documents
+from app.params import EvaluateParams
+from tasks.device import GPU_TAG
 
 
 @task(tags=[GPU_TAG])
-def run_evaluation(folder: str | None, synthetic: int, seed: int, templates: list[str] | None, limit: int | None,
-                   out: str | None, readers: list[str] | None, policies: list[str] | None,
-                   full_resolution: bool, batch_documents: int, dpi: int) -> dict:
+def run_evaluation(params: EvaluateParams) -> dict:
     """Returns {"rows": results.csv rows as dicts, "markdown": the report, "summary", "paths"}."""
-    logger = get_run_logger()
-    result = evaluate(
-        folder, synthetic=synthetic, seed=seed, templates=templates, limit=limit, out=out, readers=readers,
-        policies=policies, full_resolution=full_resolution, batch_documents=batch_documents, dpi=dpi,
-        resolve_reader=get_reader, resolve_policy=get_policy, progress=logger.info,
-    )
+    result = evaluate_documents(params, progress=get_run_logger().info)
     return {"rows": result.csv_rows(), "markdown": result.markdown, "summary": result.summary,
             "paths": {k: str(v) for k, v in result.paths.items()}}

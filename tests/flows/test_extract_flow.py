@@ -175,7 +175,7 @@ def test_model_calls_take_turns_on_an_existing_gpu_limit(tmp_path, monkeypatch):
 
 def test_the_model_slot_of_a_missing_limit_lets_the_call_through():
     """A limit deleted mid-run: Prefect (strict=False) warns and neither blocks nor raises."""
-    from tasks.extract import model_slot
+    from tasks.device import model_slot
 
     entered = []
     with model_slot("never-created-gpu-limit")():
