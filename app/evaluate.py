@@ -14,5 +14,5 @@ from cropvlm.evaluation import Evaluation, evaluate
 
 
 def evaluate_documents(params: EvaluateParams, *, progress: Callable[[str], None] | None) -> Evaluation:
-    return evaluate(**params.model_dump(), resolve_reader=get_reader,
+    return evaluate(**params.model_dump(exclude={"gpu_limit"}), resolve_reader=get_reader,
                     resolve_policy=get_policy, progress=progress)

@@ -84,6 +84,7 @@ class EvaluateParams(_Params):
     full_resolution: bool = Field(True, description="an extra row for each reader at full resolution without crop")
     batch_documents: BatchDocuments = 8
     dpi: Dpi = RenderConfig.dpi
+    gpu_limit: GpuLimit = "gpu"
 
 
 class RetrainParams(_Params):
