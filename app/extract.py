@@ -125,7 +125,8 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
 
 
 def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome:
-    """Read, hash, skip if already extracted, render. Returns a failure/skip or a _Pending."""
+    """Read, hash, skip if already extracted, render; the document row is written once, with
+    its page count when it rendered. Returns a failure/skip or a _Pending."""
     try:
         data = store.read(key)
     except StorageError as exc:
@@ -139,19 +140,22 @@ def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome
     except DocumentError:
         media_type = "application/octet-stream"
     with sessions.begin() as session:
-        document_id = queries.upsert_document(
-            session, sha256=sha256, uri=uri, media_type=media_type, size_bytes=len(data), page_count=None
-        )
-        done = queries.find_extraction(
-            session, sha256, job.templates.content_hash, job.models.policy_version, job.models.reader_version
-        )
+        done = queries.find_extraction(session, sha256, job.templates.content_hash,
+                                       job.models.policy_version, job.models.reader_version)
+    pages, error = [], None
+    if done is None:
+        try:
+            pages = render_document(data, job.params.render()).pages
+        except DocumentError as exc:
+            error = str(exc)
+    with sessions.begin() as session:
+        document_id = queries.upsert_document(session, sha256=sha256, uri=uri, media_type=media_type,
+                                              size_bytes=len(data), page_count=len(pages) or None)
     if done is not None:
         return DocumentOutcome(uri, "skipped", None, document_id=document_id)
-    try:
-        rendered = render_document(data, job.params.render())
-    except DocumentError as exc:
-        return DocumentOutcome(uri, "failed", str(exc), document_id=document_id)
-    return _Pending(key, uri, sha256, document_id, rendered.pages, 0.0)
+    if error is not None:
+        return DocumentOutcome(uri, "failed", error, document_id=document_id)
+    return _Pending(key, uri, sha256, document_id, pages, 0.0)
 
 
 def _answer(job: ExtractJob, pending: list[_Pending], outcome: BatchOutcome, model_slot: ModelSlot):
@@ -215,9 +219,6 @@ def _persist(job: ExtractJob, sessions, doc: _Pending, results: list[FieldResult
     done = DocumentOutcome(doc.uri, "extracted", None, pages=len(doc.pages), answers=len(rows))
     done.seconds = time.perf_counter() - doc.started
     with sessions.begin() as session:
-        queries.upsert_document(
-            session, sha256=doc.sha256, uri=doc.uri, media_type=None, size_bytes=None, page_count=len(doc.pages)
-        )
         try:
             with session.begin_nested():
                 queries.save_extraction(

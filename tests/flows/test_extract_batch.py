@@ -183,3 +183,28 @@ def test_only_model_calls_take_turns_while_other_batches_read_render_and_persist
     model = {name: (name, start, end) for name, start, end in calls}
     assert any(overlaps((t, s, e), model["A"]) for what, t, s, e in spans if what == "render" and t == "B")
     assert any(overlaps((t, s, e), model["B"]) for what, t, s, e in spans if what == "persist" and t == "A")
+
+
+def test_each_document_row_is_written_once_with_its_page_count(tmp_path, db_url, monkeypatch):
+    source = write_folder(tmp_path / "docs", good_documents())
+    job = make_job(tmp_path, db_url, source, reader="slow")
+    monkeypatch.setattr(extraction, "get_reader", lambda spec: SlowReader(0))
+    written: list[tuple[str, int | None]] = []
+    real = queries.upsert_document
+
+    def counted(session, **row):
+        written.append((Path(row["uri"]).name, row["page_count"]))
+        return real(session, **row)
+
+    monkeypatch.setattr(queries, "upsert_document", counted)
+    first = extract_documents(job, sorted(good_documents()))
+    again = extract_documents(job, sorted(good_documents()))  # already extracted: skipped
+    assert [d.status for d in first.documents] == ["extracted"] * 3
+    assert [d.status for d in again.documents] == ["skipped"] * 3
+    names = [Path(key).name for key in sorted(good_documents())]
+    assert written == [(name, 1) for name in names] + [(name, None) for name in names]  # a skip keeps the count
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        pages = dict(connection.execute(text("SELECT uri, page_count FROM documents")).all())
+    engine.dispose()
+    assert {Path(uri).name: count for uri, count in pages.items()} == {name: 1 for name in good_documents()}
