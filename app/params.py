@@ -103,7 +103,7 @@ class RetrainParams(_Params):
     size_shift: int | None = Field(None, description="size bins (each ~1.3x the side) added to the candidate's "
                                    "boxes when served (unset: the parent's, 0 from scratch)")
     dpi: Dpi = RenderConfig.dpi
-    heldout_limit: int | None = None
+    heldout_limit: int | None = Field(None, description="judge on the first N held-out examples only")
     train: dict = Field({}, validate_default=True, description=(
         'training settings (TrainConfig) that differ from its defaults, e.g. {"sft_steps": 800, "grpo": {"steps": 60}}'))
     model: dict = Field({}, description="from scratch: input_size, size_bins, min_side, max_side, width, embed")

@@ -33,14 +33,14 @@ def fields_from(args: argparse.Namespace, model: type[BaseModel]) -> dict:
     return {name: value for name, value in vars(args).items() if name in model.model_fields}
 
 
-def json_object(text: str) -> dict:
+def _json_object(text: str) -> dict:
     value = json.loads(text)
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value
 
 
-json_object.__name__ = "JSON"  # argparse names the type in its error: "invalid JSON value"
+_json_object.__name__ = "JSON"  # argparse names the type in its error: "invalid JSON value"
 
 
 def _kind(field: FieldInfo) -> dict:
@@ -55,7 +55,7 @@ def _kind(field: FieldInfo) -> dict:
     if origin is typing.Literal:
         return {"choices": typing.get_args(kind)}
     if origin is dict:
-        return {"type": json_object, "metavar": "JSON"}
+        return {"type": _json_object, "metavar": "JSON"}
     return {"type": origin, "metavar": "N" if origin is int else None}
 
 
