@@ -22,8 +22,9 @@ import sys
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from cropvlm.errors import CropVLMError  # noqa: E402 - after the environment defaults above
-from cropvlm.specs import DEFAULT_POLICY, DEFAULT_READER  # noqa: E402
+from app.params import EvaluateParams, ExtractParams  # noqa: E402 - after the environment defaults above
+from cli.options import add_options, fields_from  # noqa: E402
+from cropvlm.errors import CropVLMError  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,14 +42,8 @@ def _parser() -> argparse.ArgumentParser:
 
     extract = commands.add_parser("extract", help="extract fields from every document under SOURCE")
     extract.add_argument("source", help="s3://bucket/prefix or a local folder")
-    extract.add_argument("--templates", action="append", required=True, metavar="YAML",
-                         help="question-template file (repeatable)")
-    extract.add_argument("--policy", default="promoted",
-                         help=f"crop policy spec (default: the promoted version; {DEFAULT_POLICY} while none is)")
-    extract.add_argument("--reader", default=DEFAULT_READER, help=f"reader spec (default {DEFAULT_READER})")
-    extract.add_argument("--dpi", type=int, default=150, help="PDF rendering resolution")
-    extract.add_argument("--max-pages", type=int, default=50, help="documents with more pages fail")
-    extract.add_argument("--batch-documents", type=int, default=8, help="documents per model batch")
+    add_options(extract, ExtractParams, ["templates", "policy", "reader", "dpi", "max_pages", "batch_documents"],
+                templates={"required": True, "metavar": "YAML"})
     extract.add_argument("--no-progress", action="store_true", help="no progress bar")
     extract.set_defaults(handler=_extract)
 
@@ -66,21 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, seconds and pixels per answer of readers x crop policies on labelled documents")
     evaluate.add_argument("folder", nargs="?", help="folder of documents with a labels.jsonl (doc, field, question, answer)")
-    evaluate.add_argument("--synthetic", type=int, default=0, metavar="N",
-                          help="evaluate N generated documents instead (with gold boxes: adds the oracle)")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the synthetic documents")
-    evaluate.add_argument("--templates", action="append", metavar="YAML",
-                          help="answer types by field name (repeatable); default: inferred from the questions")
-    evaluate.add_argument("--limit", type=int, metavar="N", help="only the first N documents")
-    evaluate.add_argument("--out", default="eval-out", metavar="DIR",
-                          help="results.csv, results.md, answers.csv, accuracy_vs_seconds.png (default eval-out)")
-    evaluate.add_argument("--readers", nargs="+", metavar="SPEC", help=f"reader specs (default {DEFAULT_READER})")
-    evaluate.add_argument("--policies", nargs="+", metavar="SPEC",
-                          help="crop policy specs (default: full center random oracle + the promoted policy)")
-    evaluate.add_argument("--no-full-resolution", action="store_true",
-                          help="no extra row for each reader at full resolution without crop")
-    evaluate.add_argument("--batch-documents", type=int, default=8, help="documents rendered and answered together")
-    evaluate.add_argument("--dpi", type=int, default=150, help="PDF rendering resolution")
+    add_options(evaluate, EvaluateParams, ["synthetic", "seed", "templates", "limit", "out", "readers", "policies",
+                                           "full_resolution", "batch_documents", "dpi"],
+                templates={"metavar": "YAML"}, out={"metavar": "DIR"})
     evaluate.set_defaults(handler=_evaluate)
 
     from cli import head, labels, policies, retrain  # light modules: storage is imported when a command runs
@@ -93,10 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    summary = run_extract(
-        args.source, args.templates, policy=args.policy, reader=args.reader, dpi=args.dpi,
-        max_pages=args.max_pages, batch_documents=args.batch_documents, progress=not args.no_progress,
-    )
+    summary = run_extract(**fields_from(args, ExtractParams), progress=not args.no_progress)
     if summary is None:
         return 2
     print_summary(summary)
@@ -144,18 +124,18 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from cropvlm.evaluation import evaluate
+    from app.evaluate import evaluate_documents
 
-    if (args.folder is None) == (not args.synthetic):
+    try:
+        params = EvaluateParams(**fields_from(args, EvaluateParams))
+    except ValueError as exc:
+        print(f"cropvlm: {exc}", file=sys.stderr)
+        return 2
+    if (params.folder is None) == (not params.synthetic):
         print("cropvlm: evaluate needs a FOLDER or --synthetic N (not both)", file=sys.stderr)
         return 2
     try:
-        result = evaluate(
-            args.folder, synthetic=args.synthetic, seed=args.seed, templates=args.templates, limit=args.limit,
-            out=args.out, readers=args.readers, policies=args.policies,
-            full_resolution=not args.no_full_resolution, batch_documents=args.batch_documents, dpi=args.dpi,
-            progress=lambda line: print(line, file=sys.stderr, flush=True),
-        )
+        result = evaluate_documents(params, progress=lambda line: print(line, file=sys.stderr, flush=True))
     except (CropVLMError, ValueError, OSError) as exc:
         print(f"cropvlm: evaluation failed: {exc}", file=sys.stderr)
         return 2

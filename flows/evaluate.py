@@ -4,35 +4,42 @@
     prefect deployment run evaluate/...                                   # as a flow
 
 Thin: one task calls `cropvlm.evaluation.evaluate` (which writes results.csv, results.md,
-answers.csv and the PNG plot under `out`), then the flow publishes the markdown table as
-a Prefect artifact (key `evaluation`) and returns the results.csv rows.
+answers.csv and the PNG plot under `out`) holding a slot of the global concurrency limit
+named by `gpu_limit`, as extraction's and training's model calls do; then the flow publishes
+the markdown table as a Prefect artifact (key `evaluation`) and returns the results.csv rows.
+Parameters: `EvaluateParams` (app/params.py), where their defaults and meaning are.
 """
 
 from __future__ import annotations
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from app.params import EvaluateParams, defaults
+from tasks.device import existing_limit
 from tasks.evaluate import run_evaluation
+
+DEFAULT = defaults(EvaluateParams)
 
 
 @flow(name="evaluate")
 def evaluate(
-    folder: str | None = None,
-    synthetic: int = 0,
-    seed: int = 0,
-    templates: list[str] | None = None,
-    limit: int | None = None,
-    out: str | None = "eval-out",
-    readers: list[str] | None = None,
-    policies: list[str] | None = None,
-    full_resolution: bool = True,
-    batch_documents: int = 8,
-    dpi: int = 150,
+    folder: str | None = DEFAULT.folder,
+    synthetic: int = DEFAULT.synthetic,
+    seed: int = DEFAULT.seed,
+    templates: list[str] | None = DEFAULT.templates,
+    limit: int | None = DEFAULT.limit,
+    out: str | None = DEFAULT.out,
+    readers: list[str] | None = DEFAULT.readers,
+    policies: list[str] | None = DEFAULT.policies,
+    full_resolution: bool = DEFAULT.full_resolution,
+    batch_documents: int = DEFAULT.batch_documents,
+    dpi: int = DEFAULT.dpi,
+    gpu_limit: str | None = DEFAULT.gpu_limit,
 ) -> list[dict]:
     """Rows of results.csv: reader, policy, field (or ALL), n, exact, anls, seconds/pixels per answer."""
-    outcome = run_evaluation(folder, synthetic, seed, templates, limit, out, readers, policies, full_resolution,
-                             batch_documents, dpi)
+    params = EvaluateParams(**locals())
+    outcome = run_evaluation(params, existing_limit(params.gpu_limit, get_run_logger()))
     create_markdown_artifact(outcome["markdown"], key="evaluation",
                              description=f"Evaluation of {outcome['summary']['source']}")
     return outcome["rows"]

@@ -1,41 +1,21 @@
-"""Prefect tasks of the extract flow: thin adapters around tasks/extraction.py and storage/.
+"""Prefect tasks of the extract flow: thin adapters around app/extract.py and storage/.
 
-Only I/O tasks retry. Inside `extract_batch` only the model call holds a slot of a global
-concurrency limit (`prefect gcl create gpu --limit 1`), so workers never fight over one device
-while reading, rendering and persisting still run in parallel. (A tag limit on the task's
-`gpu` tag would hold the device for the whole batch again: don't create one.)
+Only I/O tasks retry. Inside `extract_batch` only the model call holds the device slot
+(tasks/device.py), so reading, rendering and persisting of other batches run meanwhile.
 Tasks return ids, keys and small dicts; images never travel between tasks.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import asdict
-from functools import partial
 
 from prefect import task
-from prefect.concurrency.sync import concurrency
 
+from app.extract import ExtractJob, extract_documents
+from app.resources import get_session_factory, get_store
 from storage import queries
 from storage.errors import StoreNotFoundError
-from tasks.extraction import ExtractJob, ModelSlot, extract_documents
-from tasks.resources import get_session_factory, get_store
-
-GPU_TAG = "gpu"  # for filtering in the UI; the device is guarded by a global limit, see model_slot
-
-
-def model_slot(limit: str | None) -> ModelSlot:
-    """The guard entered around each model call: one slot of the global concurrency limit
-    `limit`, or nothing when None.
-
-    strict=False: a limit that does not exist (never created, or deleted mid-run) lets the
-    call through with a warning instead of failing the batch (Prefect 3 creates none on the
-    fly: create_if_missing is deprecated and ignored). The slot's lease is renewed while a
-    long call runs.
-    """
-    if limit is None:
-        return contextlib.nullcontext
-    return partial(concurrency, limit, occupy=1, strict=False)
+from tasks.device import GPU_TAG, model_slot
 
 
 def _retry_unless_missing(task, task_run, state) -> bool:

@@ -31,3 +31,32 @@ def test_evaluate_flow_returns_rows_and_publishes_the_table(tmp_path):
             key=ArtifactFilterKey(any_=["evaluation"]), flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
     assert len(artifacts) == 1 and artifacts[0].type == "markdown"
     assert "| ocr:tesseract@768 | oracle@0.04 | 8 |" in artifacts[0].data
+
+
+def test_the_evaluation_holds_a_slot_of_the_gpu_limit(tmp_path, monkeypatch):
+    """The device guard of extraction and training: while the evaluation runs it holds the one
+    slot of the global limit named by `gpu_limit`, and gives it back at the end."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    from tasks import evaluate as evaluate_task
+
+    name, slots_taken = "cropvlm-test-evaluate-gpu", []
+    real = evaluate_task.evaluate_documents
+
+    def observed(params, **kwargs):
+        with get_client(sync_client=True) as client:
+            slots_taken.append(client.read_global_concurrency_limit_by_name(name).active_slots)
+        return real(params, **kwargs)
+
+    monkeypatch.setattr(evaluate_task, "evaluate_documents", observed)
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+        try:
+            rows = evaluate(synthetic=1, templates=TEMPLATES, out=str(tmp_path / "out"), readers=["ocr:rapidocr@256"],
+                            policies=["full"], full_resolution=False, gpu_limit=name)
+            limit = client.read_global_concurrency_limit_by_name(name)
+        finally:
+            client.delete_global_concurrency_limit_by_name(name)
+    assert slots_taken == [1] and limit.active_slots == 0
+    assert [(r["reader"], r["policy"]) for r in rows if r["field"] == ALL] == [("ocr:rapidocr@256", "full")]

@@ -3,7 +3,6 @@ the device guard around its model calls only."""
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import threading
 import time
@@ -13,13 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from app import extract as extraction
+from app.extract import ExtractJob, Models, extract_documents
+from app.params import ExtractParams
 from cropvlm.readers.base import Answer
-from cropvlm.render import RenderConfig
 from cropvlm.templates import load_template_set
 from storage.db import make_engine, make_session_factory
 from storage import queries
-from tasks import extraction
-from tasks.extraction import ExtractJob, extract_documents
 from tests.flows.documents import good_documents, write_folder
 
 NEEDS_TESSERACT = pytest.mark.skipif(shutil.which("tesseract") is None, reason="no tesseract binary")
@@ -27,13 +26,15 @@ NEEDS_TESSERACT = pytest.mark.skipif(shutil.which("tesseract") is None, reason="
 REPO = Path(__file__).resolve().parents[2]
 
 
-def make_job(tmp_path, db_url, source, reader="ocr:tesseract@768") -> ExtractJob:
+def make_job(tmp_path, db_url, source, reader="ocr:tesseract@768", policy="full") -> ExtractJob:
     templates = load_template_set([REPO / "templates/receipt.yaml"])
     with make_session_factory(make_engine(db_url)).begin() as session:
         queries.ensure_template_set(session, templates.content_hash, templates.name, templates.canonical_json())
         run_id = queries.start_run(session, flow_run_id=None, source=str(source), template_set_hash=templates.content_hash,
                                    policy="full", reader=reader, parameters={})
-    return ExtractJob(run_id, str(source), templates, "full", reader, RenderConfig(), db_url, str(tmp_path / "artifacts"))
+    params = ExtractParams(source=str(source), policy=policy, reader=reader, database_url=db_url,
+                           artifacts_uri=str(tmp_path / "artifacts"))
+    return ExtractJob(run_id, params, templates, Models(policy, policy, reader, reader))
 
 
 def statuses(db_url) -> dict[str, tuple[str, str | None]]:
@@ -58,7 +59,7 @@ def test_a_vanished_object_fails_alone(tmp_path, db_url):
 def test_a_reader_crash_on_one_document_fails_only_that_document(tmp_path, db_url, monkeypatch):
     source = write_folder(tmp_path / "docs", good_documents())
     job = make_job(tmp_path, db_url, source)
-    real_reader = extraction.get_reader(job.reader)
+    real_reader = extraction.get_reader(job.models.reader)
     poisoned_size = None
 
     class CrashingReader:
@@ -138,7 +139,7 @@ def test_only_model_calls_take_turns_while_other_batches_read_render_and_persist
     docs = {f"a/{name}": data for name, data in good_documents().items()}
     docs["b/invoice.pdf"] = good_documents("invoice")["scan-named-as.pdf"]
     source = write_folder(tmp_path / "docs", docs)
-    job = dataclasses.replace(make_job(tmp_path, db_url, source, reader="slow"), policy="center@50")  # crops: thumbnails
+    job = make_job(tmp_path, db_url, source, reader="slow", policy="center@50")  # crops: thumbnails
     reader, slot = SlowReader(0.5), RecordingSlot()
     monkeypatch.setattr(extraction, "get_reader", lambda spec: reader)
     spans: list[tuple[str, str, float, float]] = []  # (what, thread, start, end)
@@ -182,3 +183,28 @@ def test_only_model_calls_take_turns_while_other_batches_read_render_and_persist
     model = {name: (name, start, end) for name, start, end in calls}
     assert any(overlaps((t, s, e), model["A"]) for what, t, s, e in spans if what == "render" and t == "B")
     assert any(overlaps((t, s, e), model["B"]) for what, t, s, e in spans if what == "persist" and t == "A")
+
+
+def test_each_document_row_is_written_once_with_its_page_count(tmp_path, db_url, monkeypatch):
+    source = write_folder(tmp_path / "docs", good_documents())
+    job = make_job(tmp_path, db_url, source, reader="slow")
+    monkeypatch.setattr(extraction, "get_reader", lambda spec: SlowReader(0))
+    written: list[tuple[str, int | None]] = []
+    real = queries.upsert_document
+
+    def counted(session, **row):
+        written.append((Path(row["uri"]).name, row["page_count"]))
+        return real(session, **row)
+
+    monkeypatch.setattr(queries, "upsert_document", counted)
+    first = extract_documents(job, sorted(good_documents()))
+    again = extract_documents(job, sorted(good_documents()))  # already extracted: skipped
+    assert [d.status for d in first.documents] == ["extracted"] * 3
+    assert [d.status for d in again.documents] == ["skipped"] * 3
+    names = [Path(key).name for key in sorted(good_documents())]
+    assert written == [(name, 1) for name in names] + [(name, None) for name in names]  # a skip keeps the count
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        pages = dict(connection.execute(text("SELECT uri, page_count FROM documents")).all())
+    engine.dispose()
+    assert {Path(uri).name: count for uri, count in pages.items()} == {name: 1 for name in good_documents()}

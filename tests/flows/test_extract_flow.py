@@ -143,7 +143,7 @@ def test_model_calls_take_turns_on_an_existing_gpu_limit(tmp_path, monkeypatch):
     from prefect import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
-    from tasks import extraction
+    from app import extract as extraction
 
     calls: list[tuple[float, float]] = []
     real = extraction.crop_then_answer
@@ -175,7 +175,7 @@ def test_model_calls_take_turns_on_an_existing_gpu_limit(tmp_path, monkeypatch):
 
 def test_the_model_slot_of_a_missing_limit_lets_the_call_through():
     """A limit deleted mid-run: Prefect (strict=False) warns and neither blocks nor raises."""
-    from tasks.extract import model_slot
+    from tasks.device import model_slot
 
     entered = []
     with model_slot("never-created-gpu-limit")():
@@ -196,7 +196,7 @@ def test_extraction_uses_the_promoted_policy_and_records_its_version(tmp_path, d
     from cropvlm.heatmap.trainable import TrainableHeatmapPolicy
     from storage import registry
     from storage.folders import upload_folder
-    from tasks.resources import get_session_factory
+    from app.resources import get_session_factory
 
     source = write_folder(tmp_path / "docs", dict(list(good_documents().items())[:1]))
     first = run(source, db_url, tmp_path / "artifacts", policy="promoted")

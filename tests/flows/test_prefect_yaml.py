@@ -46,12 +46,11 @@ def test_extract_uses_the_promoted_policy_and_the_default_reader():
 
 
 def test_the_weekly_retrain_settings_are_valid_training_settings():
-    from flows.retrain import train_config
-    from tasks.retraining import RetrainJob
+    from app.params import RetrainParams
 
     parameters = deployments()["retrain"]["parameters"]
-    config = train_config(parameters["train"])
+    job = RetrainParams(database_url="sqlite://", artifacts_uri="/tmp/x", init=parameters["init"],
+                        grounding=parameters["grounding"], train=parameters["train"])
+    config = job.train_config()
     assert config.sft_steps == 300 and config.grpo.steps == 20  # the settings measured on SROIE
-    job = RetrainJob(database_url="sqlite://", artifacts_uri="/tmp/x", init=parameters["init"],
-                     grounding=parameters["grounding"], train=config)
     assert job.grounding == "rapidocr"

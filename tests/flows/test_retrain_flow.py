@@ -16,7 +16,7 @@ import pytest
 from cropvlm.errors import TrainingError
 from cropvlm.specs import build_policy
 from storage import registry
-from tasks.resources import get_session_factory, resolve_policy
+from app.resources import get_session_factory, resolve_policy
 
 SMALL_MODEL = {"input_size": 128, "size_bins": 6, "min_side": 0.1, "width": 16, "embed": 16}
 SHORT = {"sft_steps": 4, "checkpoint_every": 2, "grpo": {"steps": 1, "prompts_per_step": 3, "num_generations": 3}}
@@ -70,15 +70,14 @@ def test_a_candidate_is_promoted_only_when_it_beats_the_incumbent(db_url, tmp_pa
 
 def test_a_failed_run_leaves_the_promoted_policy_and_resumes_from_its_checkpoint(tmp_path):
     from storage.db import upgrade_database
-    from tasks.retraining import RetrainJob, train_candidate
-    from flows.retrain import train_config
+    from app.params import RetrainParams
+    from app.retrain import train_candidate
 
     db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     upgrade_database(db_url)
-    job = RetrainJob(database_url=db_url, artifacts_uri=str(tmp_path / "artifacts"), judge=JUDGE, init="scratch",
-                     synthetic_documents=3, use_labels=False, model=SMALL_MODEL,
-                     train=train_config({**SHORT, "grpo": {**SHORT["grpo"], "steps": 2}}),
-                     workdir=str(tmp_path / "work"))
+    job = RetrainParams(database_url=db_url, artifacts_uri=str(tmp_path / "artifacts"), judge=JUDGE, init="scratch",
+                        synthetic_documents=3, use_labels=False, model=SMALL_MODEL,
+                        train={**SHORT, "grpo": {**SHORT["grpo"], "steps": 2}}, workdir=str(tmp_path / "work"))
 
     def die(state):
         if state.phase == "grpo" and state.step == 1:
@@ -91,7 +90,7 @@ def test_a_failed_run_leaves_the_promoted_policy_and_resumes_from_its_checkpoint
         failed = registry.resumable_training_run(session, _any_hash(session))
     assert failed.status == "failed" and "worker lost" in failed.error and failed.checkpoint_uri
     # a new worker with an empty scratch folder: the checkpoint comes back from the store
-    fresh = RetrainJob(**{**job.__dict__, "workdir": str(tmp_path / "work-new")})
+    fresh = job.model_copy(update={"workdir": str(tmp_path / "work-new")})
     result = train_candidate(fresh)
     assert result["resumed"] and result["run_id"] == failed.id
     curves = json.loads((tmp_path / "work-new" / "candidate" / "curves.json").read_text())
@@ -102,14 +101,14 @@ def test_a_rerun_after_the_candidate_was_registered_registers_the_same_one(tmp_p
     """The worker died after registering (say, while evaluating): the rerun's candidate is the
     same version with the same config, so registering it again is a no-op, not a conflict."""
     from storage.db import upgrade_database
-    from tasks.retraining import RetrainJob, train_candidate
-    from flows.retrain import train_config
+    from app.params import RetrainParams
+    from app.retrain import train_candidate
 
     db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     upgrade_database(db_url)
-    job = RetrainJob(database_url=db_url, artifacts_uri=str(tmp_path / "artifacts"), judge=JUDGE, init="scratch",
-                     synthetic_documents=3, use_labels=False, model=SMALL_MODEL, train=train_config(SHORT),
-                     workdir=str(tmp_path / "work"))
+    job = RetrainParams(database_url=db_url, artifacts_uri=str(tmp_path / "artifacts"), judge=JUDGE, init="scratch",
+                        synthetic_documents=3, use_labels=False, model=SMALL_MODEL, train=SHORT,
+                        workdir=str(tmp_path / "work"))
     first = train_candidate(job)
     again = train_candidate(job)
     assert again["version"] == first["version"] and again["artifact_uri"] == first["artifact_uri"]

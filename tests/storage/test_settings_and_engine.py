@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -10,6 +9,7 @@ import sqlalchemy as sa
 import storage
 from storage.db import make_engine, normalize_url
 from storage.settings import Settings, mask_url
+from tests.imports import imported_modules
 
 
 def test_settings_defaults_and_environment(monkeypatch):
@@ -59,14 +59,6 @@ def test_in_memory_sqlite_works():
 
 
 def test_storage_never_imports_orchestration():
-    forbidden = {"prefect", "flows", "tasks"}
-    for path in Path(storage.__file__).parent.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            else:
-                continue
-            for name in names:
-                assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+    forbidden = {"prefect", "flows", "tasks", "app"}
+    for path_name, name in imported_modules(Path(storage.__file__).parent):
+        assert name.split(".")[0] not in forbidden, f"{path_name} imports {name}"

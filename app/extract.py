@@ -20,14 +20,15 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
+from app.params import ExtractParams
+from app.resources import get_policy, get_reader, get_session_factory, get_store, resolve_policy
 from cropvlm.crops import encode_thumbnail
 from cropvlm.errors import DocumentError
 from cropvlm.pipeline import FieldResult, PageRef, crop_then_answer
-from cropvlm.render import RenderConfig, render_document, sniff_media_type
+from cropvlm.render import render_document, sniff_media_type
 from cropvlm.templates import TemplateSet
 from storage import queries
 from storage.errors import StorageError
-from tasks.resources import get_policy, get_reader, get_session_factory, get_store
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +36,29 @@ ModelSlot = Callable[[], AbstractContextManager]  # entered around each model ca
 
 
 @dataclass(frozen=True)
+class Models:
+    """The policy and reader of a run: specs resolved once, versions every answer records."""
+
+    policy: str  # spec, `promoted` resolved, e.g. "heatmap:/tmp/cropvlm-policies/1a2b"
+    policy_version: str
+    reader: str  # spec, e.g. "ocr:rapidocr@768"
+    reader_version: str
+
+
+def resolve_models(params: ExtractParams) -> Models:
+    """`promoted` -> the registry's promoted version; both models loaded (once per worker)."""
+    policy = resolve_policy(params.policy, params.database_url)
+    return Models(policy, get_policy(policy).version, params.reader, get_reader(params.reader).version)
+
+
+@dataclass(frozen=True)
 class ExtractJob:
     """Everything a worker needs to extract documents for one run (small, picklable)."""
 
     run_id: int
-    source: str  # store root the document keys are relative to
+    params: ExtractParams  # source (the store root document keys are relative to), render, URLs
     templates: TemplateSet
-    policy: str  # spec, e.g. "full"
-    reader: str  # spec, e.g. "ocr:rapidocr@768"
-    render: RenderConfig
-    database_url: str
-    artifacts_uri: str  # where crop thumbnails go
+    models: Models
 
 
 @dataclass
@@ -83,8 +96,8 @@ class _Pending:
 
 
 def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: ModelSlot = nullcontext) -> BatchOutcome:
-    store = get_store(job.source)
-    sessions = get_session_factory(job.database_url)
+    store = get_store(job.params.source)
+    sessions = get_session_factory(job.params.database_url)
     outcome = BatchOutcome()
     pending: list[_Pending] = []
     seen: dict[str, str] = {}  # sha256 -> uri, duplicates inside this batch
@@ -112,7 +125,8 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
 
 
 def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome:
-    """Read, hash, skip if already extracted, render. Returns a failure/skip or a _Pending."""
+    """Read, hash, skip if already extracted, render; the document row is written once, with
+    its page count when it rendered. Returns a failure/skip or a _Pending."""
     try:
         data = store.read(key)
     except StorageError as exc:
@@ -126,19 +140,22 @@ def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome
     except DocumentError:
         media_type = "application/octet-stream"
     with sessions.begin() as session:
-        document_id = queries.upsert_document(
-            session, sha256=sha256, uri=uri, media_type=media_type, size_bytes=len(data), page_count=None
-        )
-        done = queries.find_extraction(
-            session, sha256, job.templates.content_hash, _policy_version(job), _reader_version(job)
-        )
+        done = queries.find_extraction(session, sha256, job.templates.content_hash,
+                                       job.models.policy_version, job.models.reader_version)
+    pages, error = [], None
+    if done is None:
+        try:
+            pages = render_document(data, job.params.render()).pages
+        except DocumentError as exc:
+            error = str(exc)
+    with sessions.begin() as session:
+        document_id = queries.upsert_document(session, sha256=sha256, uri=uri, media_type=media_type,
+                                              size_bytes=len(data), page_count=len(pages) or None)
     if done is not None:
         return DocumentOutcome(uri, "skipped", None, document_id=document_id)
-    try:
-        rendered = render_document(data, job.render)
-    except DocumentError as exc:
-        return DocumentOutcome(uri, "failed", str(exc), document_id=document_id)
-    return _Pending(key, uri, sha256, document_id, rendered.pages, 0.0)
+    if error is not None:
+        return DocumentOutcome(uri, "failed", error, document_id=document_id)
+    return _Pending(key, uri, sha256, document_id, pages, 0.0)
 
 
 def _answer(job: ExtractJob, pending: list[_Pending], outcome: BatchOutcome, model_slot: ModelSlot):
@@ -149,7 +166,7 @@ def _answer(job: ExtractJob, pending: list[_Pending], outcome: BatchOutcome, mod
     """
     if not pending:
         return
-    policy, reader = get_policy(job.policy), get_reader(job.reader)
+    policy, reader = get_policy(job.models.policy), get_reader(job.models.reader)
     fields = job.templates.fields
 
     def call(docs: Sequence[_Pending]):
@@ -183,7 +200,7 @@ def _answer(job: ExtractJob, pending: list[_Pending], outcome: BatchOutcome, mod
 
 
 def _persist(job: ExtractJob, sessions, doc: _Pending, results: list[FieldResult]) -> DocumentOutcome:
-    artifacts = get_store(job.artifacts_uri)
+    artifacts = get_store(job.params.artifacts_uri)
     rows = []
     try:
         for result in results:
@@ -202,9 +219,6 @@ def _persist(job: ExtractJob, sessions, doc: _Pending, results: list[FieldResult
     done = DocumentOutcome(doc.uri, "extracted", None, pages=len(doc.pages), answers=len(rows))
     done.seconds = time.perf_counter() - doc.started
     with sessions.begin() as session:
-        queries.upsert_document(
-            session, sha256=doc.sha256, uri=doc.uri, media_type=None, size_bytes=None, page_count=len(doc.pages)
-        )
         try:
             with session.begin_nested():
                 queries.save_extraction(
@@ -212,8 +226,8 @@ def _persist(job: ExtractJob, sessions, doc: _Pending, results: list[FieldResult
                     run_id=job.run_id,
                     document_id=doc.document_id,
                     template_set_hash=job.templates.content_hash,
-                    policy=_policy_version(job),
-                    reader=_reader_version(job),
+                    policy=job.models.policy_version,
+                    reader=job.models.reader_version,
                     answers=rows,
                 )
         except queries.AlreadyExtracted:
@@ -271,11 +285,3 @@ def _record(sessions, run_id: int, done: DocumentOutcome) -> None:
             session, run_id, uri=done.uri, document_id=done.document_id, status=done.status,
             error=done.error, pages=done.pages or None, answers=done.answers or None, seconds=done.seconds,
         )
-
-
-def _policy_version(job: ExtractJob) -> str:
-    return get_policy(job.policy).version
-
-
-def _reader_version(job: ExtractJob) -> str:
-    return get_reader(job.reader).version

@@ -1,7 +1,7 @@
 """Retrain the crop policy: gather data, train a candidate, judge it, promote or reject.
 
-Plain Python (no Prefect): `flows/retrain.py` wraps these steps as tasks, and tests call
-them directly. The promoted policy is only ever changed by `decide`, after the candidate
+Plain Python (no Prefect): `tasks/retrain.py` wraps these steps as tasks, and tests call
+them directly with a `RetrainParams`. The promoted policy is only ever changed by `decide`, after the candidate
 has beaten it on held-out labels by `margin`; a failure anywhere before leaves it as it
 was (the training run is marked failed with its error, its last checkpoint kept).
 
@@ -21,67 +21,25 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from app.params import RetrainParams
+from app.resources import get_reader, get_session_factory
 from cropvlm.errors import TrainingError
 from cropvlm.evaluation.labels import Label, field_specs, load_labels
-from cropvlm.readers.ocr_engines import ENGINES as OCR_ENGINES
 from cropvlm.render import RenderConfig
-from cropvlm.specs import BUNDLED_POLICY, DEFAULT_READER, build_policy
+from cropvlm.specs import BUNDLED_POLICY, build_policy
 from cropvlm.training.examples import ExampleSet, build_examples
-from cropvlm.training.loop import TrainConfig, TrainState, train
+from cropvlm.training.loop import TrainState, train
 from storage import labels as label_store
 from storage import registry
 from storage.folders import download_folder, upload_folder
 from storage.objectstore import read_uri
-from tasks.resources import get_reader, get_session_factory
 
 log = logging.getLogger(__name__)
-INITS = ("promoted", "scratch")
 HELDOUT_SEED_OFFSET = 1_000_003  # synthetic held-out documents never share a seed with training ones
-
-
-@dataclass(frozen=True)
-class RetrainJob:
-    database_url: str
-    artifacts_uri: str
-    judge: str = DEFAULT_READER  # reader spec: rewards during GRPO, accuracy for promotion
-    init: str = "promoted"  # start from the promoted policy, or from random weights
-    name: str = "heatmap"
-    synthetic_documents: int = 0  # synthetic training documents (gold boxes for SFT)
-    synthetic_heldout: int = 0  # synthetic held-out documents (judged beside held-out labels)
-    synthetic_seed: int = 0
-    use_labels: bool = True  # the labels table: train split to learn, heldout split to judge
-    grounding: str | None = "rapidocr"  # OCR engine that finds SFT boxes for labelled answers; None = GRPO only
-    margin: float = 0.02  # promote only if held-out exact match beats the incumbent by this
-    # size bins added to the candidate's boxes when served (config "size_shift", see
-    # HeatmapPolicy): judged and extracted with it; None keeps the parent's
-    size_shift: int | None = None
-    dpi: int = 150
-    heldout_limit: int | None = None
-    train: TrainConfig = field(default_factory=TrainConfig)
-    model: dict = field(default_factory=dict)  # from scratch: input_size, size_bins, width, embed
-    workdir: str | None = None  # local scratch (synthetic files, checkpoints); None = a temp folder
-
-    def __post_init__(self) -> None:
-        if self.init not in INITS:
-            raise TrainingError(f"init must be one of {INITS}, got {self.init!r}")
-        if self.synthetic_documents < 0 or self.synthetic_heldout < 0:
-            raise TrainingError("synthetic document counts must be >= 0")
-        if self.grounding is not None and self.grounding not in OCR_ENGINES:
-            raise TrainingError(f"grounding must be one of {list(OCR_ENGINES)} or None, got {self.grounding!r}")
-        if self.size_shift is not None and not 0 <= self.size_shift <= 4:
-            raise TrainingError(f"size_shift must be 0-4 size bins (each ~1.3x the side), got {self.size_shift}")
-        if not self.use_labels and not self.synthetic_documents:
-            raise TrainingError("nothing to train on: no synthetic documents and labels are off")
-
-    def settings(self) -> dict:
-        """What decides the result (not where it is stored): hashed to find a run to resume."""
-        data = dataclasses.asdict(self)
-        for key in ("database_url", "artifacts_uri", "workdir"):
-            data.pop(key)
-        return data
+EXPORTED = ("policy.onnx", "config.json", "weights.pt", "curves.png", "curves.json")
 
 
 @dataclass
@@ -96,19 +54,19 @@ ProgressFn = Callable[[TrainState], None]
 
 
 # --- data ---------------------------------------------------------------------------------
-def load_data(job: RetrainJob, workdir: Path, *, train: bool = True, heldout: bool = True) -> Data:
+def load_data(params: RetrainParams, workdir: Path, *, train: bool = True, heldout: bool = True) -> Data:
     """Training and held-out examples; `train=False` / `heldout=False` leave a side unrendered
     (training never looks at held-out pages, judging never at training ones)."""
-    view = int(job.model.get("input_size", 512))  # the policy's input side (see policy_view)
-    render = RenderConfig(dpi=job.dpi)
+    view = int(params.model.get("input_size", 512))  # the policy's input side (see policy_view)
+    render = RenderConfig(dpi=params.dpi)
     train_labels, heldout_labels, fingerprint = [], [], []
-    if job.synthetic_documents and train:
-        train_labels += _synthetic(workdir / "synthetic-train", job.synthetic_documents, job.synthetic_seed, job.dpi)
-    if job.synthetic_heldout:
-        heldout_labels += _synthetic(workdir / "synthetic-heldout", job.synthetic_heldout,
-                                     job.synthetic_seed + HELDOUT_SEED_OFFSET, job.dpi)
-    if job.use_labels:
-        with get_session_factory(job.database_url).begin() as session:
+    if params.synthetic_documents and train:
+        train_labels += _synthetic(workdir / "synthetic-train", params.synthetic_documents, params.synthetic_seed, params.dpi)
+    if params.synthetic_heldout:
+        heldout_labels += _synthetic(workdir / "synthetic-heldout", params.synthetic_heldout,
+                                     params.synthetic_seed + HELDOUT_SEED_OFFSET, params.dpi)
+    if params.use_labels:
+        with get_session_factory(params.database_url).begin() as session:
             current = label_store.current_labels(session)
         for row in current:
             label = Label(row.uri, row.field, row.question or row.field, row.answer, row.page_number,
@@ -120,8 +78,8 @@ def load_data(job: RetrainJob, workdir: Path, *, train: bool = True, heldout: bo
     specs = field_specs(train_labels + heldout_labels)
     train_set = build_examples(train_labels, specs, read_uri, render, view_size=view) if train else None
     grounding = {}
-    if train_set is not None and job.grounding and len(train_set.with_boxes()) < len(train_set.examples):
-        train_set, grounding = _ground(train_set, job.grounding)
+    if train_set is not None and params.grounding and len(train_set.with_boxes()) < len(train_set.examples):
+        train_set, grounding = _ground(train_set, params.grounding)
     heldout_set = (build_examples(heldout_labels, specs, read_uri, render, view_size=view)
                    if heldout and heldout_labels else None)
     counts = {"train_examples": len(train_set.examples) if train_set else 0,
@@ -163,69 +121,69 @@ def _box(box):
 
 
 # --- training -----------------------------------------------------------------------------
-def train_candidate(job: RetrainJob, *, flow_run_id: str | None = None, on_step: ProgressFn | None = None) -> dict:
+def train_candidate(params: RetrainParams, *, flow_run_id: str | None = None, on_step: ProgressFn | None = None) -> dict:
     """Train (or resume) a candidate and register it; returns {version, artifact_uri, run_id, ...}."""
     from cropvlm.heatmap.onnx_policy import HeatmapPolicy
     from cropvlm.training.report import curves_png
 
-    workdir = Path(job.workdir or tempfile.mkdtemp(prefix="cropvlm-retrain-"))
+    workdir = Path(params.workdir or tempfile.mkdtemp(prefix="cropvlm-retrain-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    sessions = get_session_factory(job.database_url)
-    data = load_data(job, workdir, heldout=False)  # held-out pages are for `decide` alone
-    config_hash = hashlib.sha256(json.dumps({"job": job.settings(), "labels": data.fingerprint},
+    sessions = get_session_factory(params.database_url)
+    data = load_data(params, workdir, heldout=False)  # held-out pages are for `decide` alone
+    config_hash = hashlib.sha256(json.dumps({"job": params.settings(), "labels": data.fingerprint},
                                             sort_keys=True, default=str).encode()).hexdigest()
     checkpoint_dir = workdir / "checkpoint"
     with sessions.begin() as session:
         previous = registry.resumable_training_run(session, config_hash)
-        parent = registry.promoted(session) if job.init == "promoted" else None
+        parent = registry.promoted(session) if params.init == "promoted" else None
         run_id = previous.id if previous else registry.start_training_run(
-            session, config=job.settings(), config_hash=config_hash, flow_run_id=flow_run_id)
+            session, config=params.settings(), config_hash=config_hash, flow_run_id=flow_run_id)
     if previous and previous.checkpoint_uri and not (checkpoint_dir / "state.json").is_file():
         log.info("resuming training run %d from %s", run_id, previous.checkpoint_uri)
         download_folder(previous.checkpoint_uri, checkpoint_dir)
 
     started = time.perf_counter()
     try:
-        policy, parent_version = _initial_policy(job, parent, workdir)
-        train_config = job.train
+        policy, parent_version = _initial_policy(params, parent, workdir)
+        train_config = params.train_config()
         if not data.train.with_boxes() and train_config.sft_steps:
-            if job.init == "scratch":
+            if params.init == "scratch":
                 raise TrainingError("training from scratch needs gold boxes for the SFT warm start "
                                     "(synthetic documents); the labels have none")
             train_config = dataclasses.replace(train_config, sft_steps=0)  # GRPO only, from the parent
         prefix = f"training/run-{run_id}/checkpoint"
 
         def on_checkpoint(state: TrainState) -> None:
-            uri = upload_folder(job.artifacts_uri, prefix, checkpoint_dir)
+            uri = upload_folder(params.artifacts_uri, prefix, checkpoint_dir)
             with sessions.begin() as session:
                 registry.checkpoint_training_run(session, run_id, step=state.step, checkpoint_uri=uri,
                                                  metrics={"phase": state.phase, **_last(state)})
 
-        reader = get_reader(job.judge)
+        reader = get_reader(params.judge)
         state = train(policy, data.train, reader, train_config, checkpoint_dir=checkpoint_dir,
                       on_checkpoint=on_checkpoint, on_step=on_step)
         out = workdir / "candidate"
         shutil.rmtree(out, ignore_errors=True)
         # No wall-clock seconds in the config (they go to `metrics`): a rerun after a crash past
         # this point must register the very same candidate, and the registry compares configs.
-        if job.size_shift is not None:
-            policy.extra_config["size_shift"] = job.size_shift
+        if params.size_shift is not None:
+            policy.extra_config["size_shift"] = params.size_shift
         policy.extra_config = {**policy.extra_config, "trained": {
-            "judge": job.judge, "parent": parent_version, "settings": job.settings(),
+            "judge": params.judge, "parent": parent_version, "settings": params.settings(),
             "data": _without_seconds(data.counts), "sft_steps": len(state.sft_curve),
             "grpo_steps": len(state.grpo_curve)}}
         policy.save(out)
         phases = " then ".join(name for name, curve in (("SFT", state.sft_curve), ("GRPO", state.grpo_curve)) if curve)
-        curves_png(state.sft_curve, state.grpo_curve, out / "curves.png", title=f"{job.name}: {phases or 'no steps'}")
+        curves_png(state.sft_curve, state.grpo_curve, out / "curves.png", title=f"{params.name}: {phases or 'no steps'}")
         (out / "curves.json").write_text(json.dumps({"sft": state.sft_curve, "grpo": state.grpo_curve}))
         version = HeatmapPolicy(out).version
-        artifact_uri = upload_folder(job.artifacts_uri, f"policies/{version.split(':', 1)[1].replace('#', '-')}", out)
+        artifact_uri = upload_folder(params.artifacts_uri, f"policies/{version.split(':', 1)[1].replace('#', '-')}", out)
         metrics = {"train_seconds": round(time.perf_counter() - started, 1), **data.counts, **_last(state)}
         registered_parent = parent.version if parent is not None else None  # the bundled one is not registered
         with sessions.begin() as session:
             registry.register_candidate(session, version=version, kind="heatmap", artifact_uri=artifact_uri,
                                         config=policy.config(), metrics=metrics, parent_version=registered_parent,
-                                        reader=job.judge, training_run_id=run_id)
+                                        reader=params.judge, training_run_id=run_id)
             registry.finish_training_run(session, run_id, status="completed", metrics=metrics)
         return {"version": version, "artifact_uri": artifact_uri, "run_id": run_id, "folder": str(out),
                 "parent": parent_version, "metrics": metrics, "resumed": previous is not None}
@@ -239,28 +197,28 @@ def _without_seconds(counts: dict) -> dict:
     return {k: _without_seconds(v) if isinstance(v, dict) else v for k, v in counts.items() if k != "seconds"}
 
 
-def _initial_policy(job: RetrainJob, parent, workdir: Path):
+def _initial_policy(params: RetrainParams, parent, workdir: Path):
     from cropvlm.heatmap.trainable import TrainableHeatmapPolicy
 
-    if job.init == "scratch":
+    if params.init == "scratch":
         import torch
 
         from cropvlm.heatmap.geometry import Geometry
         from cropvlm.heatmap.network import HeatmapNet
 
-        torch.manual_seed(job.train.seed)
-        model = dict(job.model)
+        torch.manual_seed(params.train["seed"])
+        model = dict(params.model)
         geometry = Geometry(**{k: model.pop(k) for k in ("input_size", "size_bins", "min_side", "max_side") if k in model})
         net = HeatmapNet(size_bins=geometry.size_bins, **model)
-        return TrainableHeatmapPolicy(net, geometry, name=job.name), None
+        return TrainableHeatmapPolicy(net, geometry, name=params.name), None
     if parent is not None:
         folder = download_folder(parent.artifact_uri, workdir / "parent")
         policy = TrainableHeatmapPolicy.load(folder)
-        policy.name = job.name
+        policy.name = params.name
         return policy, parent.version
     if (BUNDLED_POLICY / "weights.pt").is_file():
         policy = TrainableHeatmapPolicy.load(BUNDLED_POLICY)
-        policy.name = job.name
+        policy.name = params.name
         return policy, build_policy("default").version
     raise TrainingError("init='promoted' but no policy is promoted and none is bundled: use init='scratch'")
 
@@ -274,14 +232,14 @@ def _last(state: TrainState) -> dict:
 
 
 # --- promotion ----------------------------------------------------------------------------
-def decide(job: RetrainJob, candidate: dict) -> dict:
+def decide(params: RetrainParams, candidate: dict) -> dict:
     """Judge the candidate against the incumbent on held-out examples with the same reader;
-    promote it only if it wins by `job.margin`. Returns the decision and the numbers."""
+    promote it only if it wins by `params.margin`. Returns the decision and the numbers."""
     from cropvlm.training.heldout import evaluate_policies
 
-    sessions = get_session_factory(job.database_url)
-    workdir = Path(job.workdir or tempfile.mkdtemp(prefix="cropvlm-decide-"))
-    data = load_data(job, workdir, train=False)
+    sessions = get_session_factory(params.database_url)
+    workdir = Path(params.workdir or tempfile.mkdtemp(prefix="cropvlm-decide-"))
+    data = load_data(params, workdir, train=False)
     with sessions.begin() as session:
         incumbent = registry.promoted(session)
     policies = {"candidate": build_policy(f"heatmap:{candidate['folder']}")}
@@ -293,12 +251,12 @@ def decide(job: RetrainJob, candidate: dict) -> dict:
     if data.heldout is None:
         note = "no held-out labels to judge it on: left a candidate"
         return {"decision": "candidate", "note": note, "heldout": {}}
-    scores = evaluate_policies(policies, data.heldout, get_reader(job.judge), limit=job.heldout_limit)
+    scores = evaluate_policies(policies, data.heldout, get_reader(params.judge), limit=params.heldout_limit)
     bar_name = "promoted" if "promoted" in policies else "full"
     bar = scores[bar_name]["exact"]
-    won = scores["candidate"]["exact"] >= bar + job.margin
+    won = scores["candidate"]["exact"] >= bar + params.margin
     note = (f"held-out exact {scores['candidate']['exact']:.3f} vs {bar_name} {bar:.3f} "
-            f"(margin {job.margin:g}, n={scores['candidate']['n']}, judge {job.judge})")
+            f"(margin {params.margin:g}, n={scores['candidate']['n']}, judge {params.judge})")
     with sessions.begin() as session:
         registry.update_metrics(session, candidate["version"], {**candidate["metrics"], "heldout": scores})
         if won:
@@ -306,3 +264,13 @@ def decide(job: RetrainJob, candidate: dict) -> dict:
         else:
             registry.reject(session, candidate["version"], note=note)
     return {"decision": "promoted" if won else "rejected", "note": note, "heldout": scores}
+
+
+def export(folder: str, dest: str) -> Path:
+    """Copy a candidate's serving files (and its curves) into `dest`, e.g. the bundled policy."""
+    out = Path(dest)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in EXPORTED:
+        if (Path(folder) / name).is_file():
+            shutil.copy2(Path(folder) / name, out / name)
+    return out

@@ -1,4 +1,5 @@
-"""Per-worker resources, created once per process and reused by every task call.
+"""Per-worker resources, created once per process and reused by every task call: models by
+spec string, session factories by database URL, object stores by URI.
 
 Models are the expensive part: loading them per task would dominate a run.
 """
@@ -12,6 +13,7 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+from app.params import PROMOTED
 from cropvlm.policies.base import Policy
 from cropvlm.readers.base import Reader
 from cropvlm.specs import DEFAULT_POLICY, build_policy, build_reader
@@ -19,7 +21,6 @@ from storage.db import make_engine, make_session_factory
 from storage.objectstore import ObjectStore, open_store
 
 _lock = threading.Lock()  # tasks run in threads: build each resource once
-PROMOTED = "promoted"
 
 
 def resolve_policy(spec: str, database_url: str) -> str:
