@@ -34,7 +34,7 @@ def read_document(path: str | Path, engine: str = "rapidocr-spaced", budget: int
                   cache: str | Path | None = None, render: RenderConfig = RenderConfig()) -> list[PageOcr]:
     """Every page of the document at `path` read whole at `budget` (long side, pixels)."""
     data = Path(path).read_bytes()
-    target = Path(cache) / f"{cache_key(data, engine, budget, render.dpi)}.json" if cache else None
+    target = cache_path(cache, data, engine, budget, render) if cache else None
     if target is not None and target.exists():
         return _load(target)
     reader = make_engine(engine)
@@ -43,11 +43,20 @@ def read_document(path: str | Path, engine: str = "rapidocr-spaced", budget: int
         scaled = resize_long_side(image, budget)
         pages.append(PageOcr(scaled.size, tuple(reader.read_pieces(scaled))))
     if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps([_dump(page) for page in pages]), encoding="utf-8")
-        tmp.replace(target)
+        save_pages(target, pages)
     return pages
+
+
+def cache_path(cache: str | Path, data: bytes, engine: str = "rapidocr-spaced", budget: int | None = 768,
+               render: RenderConfig = RenderConfig()) -> Path:
+    return Path(cache) / f"{cache_key(data, engine, budget, render.dpi)}.json"
+
+
+def save_pages(target: Path, pages: list[PageOcr]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps([_dump(page) for page in pages]), encoding="utf-8")
+    tmp.replace(target)  # whole or absent: a killed run leaves no half-written file
 
 
 def _dump(page: PageOcr) -> dict:

@@ -158,3 +158,40 @@ def test_reader_spec_loads_a_head_folder_or_says_why_not(head, tmp_path):
         build_reader(f"ocr:rapidocr@768+head={tmp_path / 'nope'}")
     with pytest.raises(SpecError, match="use \\+head"):
         build_reader("ocr:rapidocr@768+heads")
+
+
+def labelled_folder(folder, seeds, cache):
+    """Receipt images whose page OCR sits in `cache` (so no engine runs) and their labels."""
+    from PIL import Image
+
+    from cropvlm.answer_head.ocr_cache import PageOcr, cache_path, save_pages
+
+    folder.mkdir(parents=True)
+    rows = []
+    for seed in seeds:
+        path = folder / f"r{seed}.png"
+        Image.new("RGB", (400, 600), (seed % 256, 255, 255)).save(path)
+        lines, gold = receipt(seed)
+        save_pages(cache_path(cache, path.read_bytes()), [PageOcr((400, 600), tuple(lines))])
+        rows += [json.dumps({"doc": path.name, "field": f, "question": q, "answer": gold[f]})
+                 for f, q in (("company", COMPANY.question), ("date", DATE.question), ("total", TOTAL.question))]
+    (folder / "labels.jsonl").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_train_head_command_fits_scores_and_writes_a_loadable_head(tmp_path, capsys):
+    from cli.main import main
+
+    cache = tmp_path / "cache"
+    train = labelled_folder(tmp_path / "train", range(60), cache)
+    heldout = labelled_folder(tmp_path / "heldout", range(500, 520), cache)
+    out = tmp_path / "head"
+    assert main(["train-head", str(train), "--templates", "templates/receipt.yaml", "--cache", str(cache),
+                 "--heldout", str(heldout), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| total | 20 |" in printed and "calibration error" in printed
+    head = AnswerHead.load(out)
+    assert head.config["documents"] == 60 and head.config["heldout"]["n"] == 60
+    assert head.config["heldout"]["exact"] >= 0.9
+    assert main(["train-head", "--out", str(out)]) == 2
+    assert "needs a FOLDER" in capsys.readouterr().err
