@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cropvlm.errors import TrainingError
-from cropvlm.evaluation.labels import Label, field_specs, load_labels
+from cropvlm.labels import Label, field_specs, load_labels
 from cropvlm.readers.ocr_engines import ENGINES as OCR_ENGINES
 from cropvlm.render import RenderConfig
 from cropvlm.specs import BUNDLED_POLICY, DEFAULT_READER, build_policy
@@ -111,7 +111,7 @@ def load_data(job: RetrainJob, workdir: Path, *, train: bool = True, heldout: bo
         with get_session_factory(job.database_url).begin() as session:
             current = label_store.current_labels(session)
         for row in current:
-            label = Label(row.uri, row.field, row.question or row.field, row.answer, row.page_number,
+            label = Label(row.uri, row.field, row.answer, row.question or row.field, row.page_number,
                           _box(row.box), row.answer_type)
             (heldout_labels if row.split == "heldout" else train_labels).append(label)
             fingerprint.append(f"{row.label_id}")

@@ -9,6 +9,7 @@ and a rerun of the same settings resumes from the last checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -146,10 +147,10 @@ def _customer_labels(db_url, folder, count: int) -> int:
     `documents` rows, and labels imported from answers alone (no boxes). Returns labels."""
     import hashlib
 
-    from cropvlm.evaluation.labels import load_labels
+    from cropvlm.labels import load_labels
     from cropvlm.synthetic.dataset import write_dataset
     from storage import queries
-    from storage.labels import LabelInput, import_labels
+    from storage.labels import import_labels
 
     write_dataset(folder, count, seed=11)
     label_set = load_labels(folder)
@@ -160,8 +161,7 @@ def _customer_labels(db_url, folder, count: int) -> int:
             ids[name] = queries.upsert_document(session, sha256=hashlib.sha256(data).hexdigest(),
                                                 uri=str(folder / name), media_type="application/octet-stream",
                                                 size_bytes=len(data), page_count=1)
-        labels = [LabelInput(doc=label.doc, field=label.field, answer=label.answer, question=label.question)
-                  for label in label_set.labels]
+        labels = [dataclasses.replace(label, page=None, box=None) for label in label_set.labels]
         import_labels(session, labels, resolve_document=ids.get, source="review", heldout_percent=0)
     return len(labels)
 
