@@ -39,6 +39,7 @@ def promoted(db_url):
         return registry.promoted(session)
 
 
+@pytest.mark.slow
 def test_a_candidate_is_promoted_only_when_it_beats_the_incumbent(db_url, tmp_path):
     first = run(db_url, tmp_path, margin=-1.0, export_to=str(tmp_path / "export"))  # any candidate wins
     assert first["decision"] == "promoted"
@@ -69,6 +70,7 @@ def test_a_candidate_is_promoted_only_when_it_beats_the_incumbent(db_url, tmp_pa
     assert "size_shift" not in config and "+size" not in first["candidate"]
 
 
+@pytest.mark.slow
 def test_a_failed_run_leaves_the_promoted_policy_and_resumes_from_its_checkpoint(tmp_path):
     from storage.db import upgrade_database
     from tasks.retraining import RetrainJob, train_candidate
@@ -99,6 +101,7 @@ def test_a_failed_run_leaves_the_promoted_policy_and_resumes_from_its_checkpoint
     assert [p["step"] for p in curves["sft"]] == [0, 1, 2, 3] and [p["step"] for p in curves["grpo"]] == [0, 1]
 
 
+@pytest.mark.slow
 def test_a_rerun_after_the_candidate_was_registered_registers_the_same_one(tmp_path):
     """The worker died after registering (say, while evaluating): the rerun's candidate is the
     same version with the same config, so registering it again is a no-op, not a conflict."""
