@@ -27,7 +27,7 @@ from pathlib import Path
 from app.params import RetrainParams
 from app.resources import get_reader, get_session_factory
 from cropvlm.errors import TrainingError
-from cropvlm.evaluation.labels import Label, field_specs, load_labels
+from cropvlm.labels import Label, field_specs, load_labels
 from cropvlm.render import RenderConfig
 from cropvlm.specs import BUNDLED_POLICY, build_policy
 from cropvlm.training.examples import ExampleSet, build_examples
@@ -69,7 +69,7 @@ def load_data(params: RetrainParams, workdir: Path, *, train: bool = True, heldo
         with get_session_factory(params.database_url).begin() as session:
             current = label_store.current_labels(session)
         for row in current:
-            label = Label(row.uri, row.field, row.question or row.field, row.answer, row.page_number,
+            label = Label(row.uri, row.field, row.answer, row.question or row.field, row.page_number,
                           _box(row.box), row.answer_type)
             (heldout_labels if row.split == "heldout" else train_labels).append(label)
             fingerprint.append(f"{row.label_id}")

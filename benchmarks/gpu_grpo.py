@@ -137,7 +137,7 @@ def with_random_crops(sample, seed: int = 0):
 
 def synthetic_examples(documents: int, dpi: int, view_size: int):
     """An ExampleSet over `documents` synthetic receipts and invoices (4 questions each)."""
-    from cropvlm.evaluation.labels import Label
+    from cropvlm.labels import Label
     from cropvlm.render import RenderConfig
     from cropvlm.synthetic import generate_document
     from cropvlm.synthetic.document import TEMPLATE_DIR
@@ -151,7 +151,7 @@ def synthetic_examples(documents: int, dpi: int, view_size: int):
         doc = generate_document(("receipt", "invoice")[seed % 2], seed, format="png", dpi=dpi)
         name = doc.name + doc.suffix
         files[name] = doc.data
-        labels.extend(Label(name, g.field, g.question, g.answer, g.page_number, g.box) for g in doc.gold)
+        labels.extend(Label(name, g.field, g.answer, g.question, g.page_number, g.box) for g in doc.gold)
     return build_examples(labels, specs, files.__getitem__, RenderConfig(dpi=dpi), view_size=view_size,
                           cache=documents)
 

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--limit", type=int, default=None, help="first N documents")
     args = parser.parse_args(argv)
 
-    from cropvlm.evaluation.labels import load_labels
+    from cropvlm.labels import load_labels
     from cropvlm.readers.ocr_engines import make_engine
     from cropvlm.render import RenderConfig
     from cropvlm.templates import load_template_set

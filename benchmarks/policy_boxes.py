@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dpi", type=int, default=150)
     args = parser.parse_args(argv)
 
-    from cropvlm.evaluation.labels import load_labels
+    from cropvlm.labels import load_labels
     from cropvlm.policies.base import CropRequest
     from cropvlm.render import RenderConfig, render_document
     from cropvlm.specs import build_policy

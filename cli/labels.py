@@ -24,7 +24,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     labels = commands.add_parser("labels", help="gold labels: import, correct, list")
     sub = labels.add_subparsers()
 
-    imp = sub.add_parser("import", help="import a labels.jsonl (doc, field, question, answer[, page, box])")
+    imp = sub.add_parser("import", help="import a labels.jsonl (doc, field, answer[, question, page, box, type])")
     imp.add_argument("labels", metavar="LABELS.jsonl")
     imp.add_argument("--source", required=True, metavar="DIR_OR_S3_URI",
                      help="where the documents are: each 'doc' is a key relative to it")
@@ -97,7 +97,7 @@ def _cell(value: object) -> str:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from storage.errors import LabelError
+    from cropvlm.errors import LabelError
 
     path = Path(args.labels)
     if not 0 <= args.heldout_percent <= 100:
@@ -106,10 +106,11 @@ def _import(args: argparse.Namespace) -> int:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return fail("labels import", [f"{path}: cannot read: {exc}"])
-    from storage.labels import import_labels, parse_labels_jsonl
+    from cropvlm.labels import parse_labels
+    from storage.labels import import_labels
 
     try:
-        labels = parse_labels_jsonl(text, origin=str(path))
+        labels = parse_labels(text, origin=str(path))
     except LabelError as exc:
         return fail("labels import", exc.problems)
     documents, problems = _read_documents(args.source, [label.doc for label in labels])
@@ -168,7 +169,7 @@ def _read_documents(source: str, docs: Sequence[str]) -> tuple[dict[str, dict], 
 
 
 def _set(args: argparse.Namespace) -> int:
-    from storage.errors import LabelError
+    from cropvlm.errors import LabelError
     from storage.labels import current_label, find_document, set_label
 
     try:

@@ -13,6 +13,17 @@ class TemplateError(CropVLMError, ValueError):
     """A question-template file that does not validate (names file, field and problem)."""
 
 
+class LabelError(CropVLMError, ValueError):
+    """Labels that cannot be used; `problems` lists every one, each naming its file and line.
+
+    Raised before anything is written: a label import is all or nothing.
+    """
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
 class DocumentError(CropVLMError):
     """A document that cannot be turned into pages: corrupt, encrypted, empty, too big."""
 

@@ -35,17 +35,6 @@ class AlreadyExtracted(StorageError):
         self.extraction_id = extraction_id
 
 
-class LabelError(StorageError, ValueError):
-    """Labels that cannot be imported or set; `problems` lists every one, with its line.
-
-    Raised before anything is written: an import is all or nothing.
-    """
-
-    def __init__(self, problems: list[str] | str) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("\n".join(self.problems))
-
-
 class PolicyNotFoundError(StorageError, LookupError):
     """A policy version (or training run) that is not in the registry."""
 

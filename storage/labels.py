@@ -1,7 +1,7 @@
-"""Gold labels: import a parsed labels.jsonl (`storage/label_file.py`) all or nothing,
-correct one label, read the current ones, and split documents into train / heldout once.
+"""Gold labels: import parsed labels (`cropvlm.labels`) all or nothing, correct one label,
+read the current ones, and split documents into train / heldout once.
 
-    labels = parse_labels_jsonl(path.read_text(), origin=str(path))   # LabelError lists all
+    labels = parse_labels(path.read_text(), origin=str(path))   # LabelError lists all
     with Session.begin() as session:
         result = import_labels(session, labels, resolve_document=ids.get,
                                source="import:labels.jsonl", reviewer=None)
@@ -32,21 +32,19 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from storage.errors import LabelError
-from storage.label_file import ANSWER_TYPES, BoxTuple, LabelInput, check_box, describe_key, parse_labels_jsonl
-from storage.models import SPLITS, Document, DocumentSplit, Label, UTCDateTime
+from cropvlm.box import Box
+from cropvlm.errors import LabelError
+from cropvlm.labels import Label, describe_key
+from cropvlm.templates import ANSWER_TYPES
+from storage.models import SPLITS, Document, DocumentSplit, UTCDateTime
+from storage.models import Label as LabelRow  # the table; `Label` is the core's label
 from storage.queries import _insert
 
 __all__ = [
     "DEFAULT_HELDOUT_PERCENT",
-    "ANSWER_TYPES",
-    "BoxTuple",
-    "check_box",
-    "LabelInput",
     "ImportResult",
     "CurrentLabel",
     "current_labels_view",
-    "parse_labels_jsonl",
     "import_labels",
     "set_label",
     "current_labels",
@@ -83,7 +81,7 @@ class CurrentLabel:
     question: str | None
     answer: str
     answer_type: str | None
-    box: BoxTuple | None
+    box: tuple[float, float, float, float] | None  # percent of the page
     split: str | None
     source: str
     reviewer: str | None
@@ -118,7 +116,7 @@ current_labels_view = sa.table(
 
 def import_labels(
     session: Session,
-    labels: Sequence[LabelInput],
+    labels: Sequence[Label],
     *,
     resolve_document: Callable[[str], int | None],
     source: str,
@@ -152,7 +150,7 @@ def import_labels(
             continue
         seen.add(key)
         past = history.get(key, [])
-        wanted = (label.answer, label.question, label.answer_type, label.box)
+        wanted = (label.answer, label.question, label.type, _corners(label.box))
         if past and _content(past[-1]) == wanted:
             unchanged += 1
             continue
@@ -162,9 +160,9 @@ def import_labels(
             kept += 1
             continue
         rows.append(_row(document_id, label.page, label.field, label.answer, label.question,
-                         label.answer_type, label.box, source, reviewer))
+                         label.type, label.box, source, reviewer))
     if rows:
-        session.execute(sa.insert(Label), rows)
+        session.execute(sa.insert(LabelRow), rows)
     document_ids = set(ids.values())
     heldout = sum(1 for i in document_ids if splits[i] == "heldout")
     return ImportResult(len(rows), unchanged, len(document_ids), heldout, kept)
@@ -181,7 +179,7 @@ def set_label(
     source: str = "review",
     question: str | None = None,
     answer_type: str | None = None,
-    box: BoxTuple | None = None,
+    box: Box | None = None,
     heldout_percent: int = DEFAULT_HELDOUT_PERCENT,
 ) -> int:
     """Record `answer` as the current label of (document, page, field); return its label id.
@@ -199,8 +197,6 @@ def set_label(
         problems.append(f"page must be a positive integer (1-based), got {page_number}")
     if answer_type is not None and answer_type not in ANSWER_TYPES:
         problems.append(f"type must be one of {', '.join(ANSWER_TYPES)}, got {answer_type!r}")
-    if box is not None and (box_problem := check_box(box)):
-        problems.append(box_problem)
     if session.get(Document, document_id) is None:
         problems.append(f"document {document_id} does not exist")
     if problems:
@@ -215,25 +211,28 @@ def set_label(
     if same_field:
         question = question if question is not None else same_field[-1].question
         answer_type = answer_type if answer_type is not None else same_field[-1].answer_type
-    box = None if box is None else tuple(float(v) for v in box)
     current = past.get((document_id, page_number, field), [None])[-1]
     if (
         current is not None
-        and _content(current) == (answer, question, answer_type, box)
+        and _content(current) == (answer, question, answer_type, _corners(box))
         and (current.source, current.reviewer) == (source, reviewer)
     ):
         return current.id
     assign_splits(session, [document_id], heldout_percent)
     row = _row(document_id, page_number, field, answer, question, answer_type, box, source, reviewer)
-    return session.execute(sa.insert(Label).values(row).returning(Label.id)).scalar_one()
+    return session.execute(sa.insert(LabelRow).values(row).returning(LabelRow.id)).scalar_one()
 
 
-def _row(document_id, page, field, answer, question, answer_type, box, source, reviewer) -> dict:
-    x1, y1, x2, y2 = box if box is not None else (None,) * 4
+def _row(document_id, page, field, answer, question, answer_type, box: Box | None, source, reviewer) -> dict:
+    x1, y1, x2, y2 = _corners(box) or (None,) * 4
     # No created_at: the database clock stamps it (see storage.models.Label).
     return dict(document_id=document_id, page_number=page, field=field, answer=answer,
                 question=question, answer_type=answer_type, box_x1=x1, box_y1=y1, box_x2=x2,
                 box_y2=y2, source=source, reviewer=reviewer)
+
+
+def _corners(box: Box | None) -> tuple[float, float, float, float] | None:
+    return None if box is None else box.as_tuple()
 
 
 def _content(row) -> tuple:
@@ -242,8 +241,8 @@ def _content(row) -> tuple:
     return row.answer, row.question, row.answer_type, box
 
 
-def _contradictions(labels: Sequence[LabelInput]) -> list[str]:
-    seen: dict[tuple[str, int | None, str], LabelInput] = {}
+def _contradictions(labels: Sequence[Label]) -> list[str]:
+    seen: dict[tuple[str, int | None, str], Label] = {}
     problems = []
     for label in labels:
         earlier = seen.setdefault(label.key, label)
@@ -253,9 +252,9 @@ def _contradictions(labels: Sequence[LabelInput]) -> list[str]:
     return problems
 
 
-def _same_content_contradictions(labels: Sequence[LabelInput], ids: dict[str, int | None]) -> list[str]:
+def _same_content_contradictions(labels: Sequence[Label], ids: dict[str, int | None]) -> list[str]:
     """Two names of one document (same sha256) with different labels for one page and field."""
-    seen: dict[tuple, LabelInput] = {}
+    seen: dict[tuple, Label] = {}
     problems = []
     for label in labels:
         earlier = seen.setdefault((ids[label.doc], label.page, label.field), label)
@@ -272,9 +271,9 @@ def _history(session: Session, document_ids: Iterable[int]) -> dict[tuple, list]
     ids = sorted(set(document_ids))
     for start in range(0, len(ids), _CHUNK):
         rows = session.execute(
-            sa.select(Label.__table__)
-            .where(Label.document_id.in_(ids[start : start + _CHUNK]))
-            .order_by(Label.created_at, Label.id)
+            sa.select(LabelRow.__table__)
+            .where(LabelRow.document_id.in_(ids[start : start + _CHUNK]))
+            .order_by(LabelRow.created_at, LabelRow.id)
         ).all()
         for row in rows:
             history.setdefault((row.document_id, row.page_number, row.field), []).append(row)

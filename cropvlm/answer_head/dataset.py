@@ -14,7 +14,7 @@ from cropvlm.answer_head.examples import field_candidates
 from cropvlm.answer_head.features import Page
 from cropvlm.answer_head.ocr_cache import read_document
 from cropvlm.answer_head.training import Example
-from cropvlm.evaluation.labels import load_labels
+from cropvlm.labels import load_labels
 from cropvlm.readers.ocr_lines import lines_from_pieces
 from cropvlm.templates import TemplateSet
 

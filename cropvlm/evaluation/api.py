@@ -9,9 +9,9 @@ from pathlib import Path
 
 from cropvlm.errors import CropVLMError
 from cropvlm.evaluation import report
-from cropvlm.evaluation.labels import LabelSet, load_labels
 from cropvlm.evaluation.metrics import MetricRow, Scored, aggregate
 from cropvlm.evaluation.runner import DEFAULT_POLICIES, ConfigStats, plan_configs, run_configs
+from cropvlm.labels import LabelSet, load_labels
 from cropvlm.policies.base import Policy
 from cropvlm.readers.base import Reader
 from cropvlm.render import RenderConfig

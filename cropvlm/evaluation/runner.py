@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cropvlm.box import Box
-from cropvlm.errors import CropVLMError
-from cropvlm.evaluation.labels import Label, LabelError, LabelSet
+from cropvlm.errors import CropVLMError, LabelError
 from cropvlm.evaluation.metrics import Scored, failed, pixels_seen, score
+from cropvlm.labels import Label, LabelSet
 from cropvlm.pipeline import FieldResult, PageRef, crop_then_answer
 from cropvlm.policies.base import Policy
 from cropvlm.readers.base import Reader

@@ -28,7 +28,7 @@ from cropvlm.heatmap.network import HeatmapNet
 from cropvlm.heatmap.onnx_policy import CONFIG_FILE, ONNX_FILE, geometry_of, greedy_choices, load_config, shifted
 from cropvlm.heatmap.question import BUCKETS
 from cropvlm.policies.base import CropRequest, Proposal
-from cropvlm.training.samples import PolicySamples
+from cropvlm.policies.samples import PolicySamples
 
 WEIGHTS_FILE = "weights.pt"
 

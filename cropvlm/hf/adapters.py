@@ -13,7 +13,7 @@ import torch
 
 from cropvlm.hf import loading
 from cropvlm.policies.base import CropRequest, Proposal
-from cropvlm.training.samples import PolicySamples
+from cropvlm.policies.samples import PolicySamples
 
 if TYPE_CHECKING:
     from cropvlm.hf.policy import HfPolicy

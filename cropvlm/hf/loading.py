@@ -196,11 +196,6 @@ def load(path: str, *, device: str | None = None, dtype: str | None = None, reso
         return loaded
 
 
-def clear_cache() -> None:
-    with _LOCK:
-        _CACHE.clear()
-
-
 def _load_uncached(path, dev, torch_dtype, resolution, adapter, trainable, attn_implementation) -> Loaded:
     from transformers import AutoConfig, AutoModelForImageTextToText
 

@@ -39,7 +39,7 @@ from cropvlm.hf import loading, prompts, scoring
 from cropvlm.hf.adapters import AdapterReference, load_adapter_weights, lora_suffix
 from cropvlm.jobs import Job, run_jobs
 from cropvlm.policies.base import CropRequest, Proposal, proposal_from_text
-from cropvlm.training.samples import PolicySamples
+from cropvlm.policies.samples import PolicySamples
 
 _PROBE_BOX = "[12, 34, 56, 78]."
 

@@ -10,17 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cropvlm.readers.ocr_lines import OcrLine
+from cropvlm.readers.ocr_lines import OcrLine, y_overlap
 
 SAME_ROW = 0.5  # vertical overlap (of the smaller height) that puts two segments on one row
 BELOW_GAP = 1.6  # a value under its label starts within this many label heights
-
-
-def y_overlap(a: OcrLine, b: OcrLine) -> float:
-    """Vertical overlap as a fraction of the smaller height."""
-    inter = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
-    smaller = min(a.height, b.height)
-    return inter / smaller if smaller > 0 else 0.0
 
 
 def x_overlap(a: OcrLine, b: OcrLine) -> float:

@@ -77,7 +77,7 @@ def _rows(pieces: Iterable[OcrLine], overlap: float) -> list[list[OcrLine]]:
         best, best_overlap = None, 0.0
         for row in rows:
             ref = max(row, key=lambda p: p.box[2])  # right-most piece: nearest to the new one
-            ratio = _y_overlap(ref, piece)
+            ratio = y_overlap(ref, piece)
             if ratio >= overlap and ratio > best_overlap and not _x_clash(row, piece):
                 best, best_overlap = row, ratio
         if best is None:
@@ -89,7 +89,8 @@ def _rows(pieces: Iterable[OcrLine], overlap: float) -> list[list[OcrLine]]:
                                          row[0].box[0]))
 
 
-def _y_overlap(a: OcrLine, b: OcrLine) -> float:
+def y_overlap(a: OcrLine, b: OcrLine) -> float:
+    """Vertical overlap as a fraction of the smaller height."""
     inter = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
     smaller = min(a.height, b.height)
     return inter / smaller if smaller > 0 else 0.0

@@ -19,7 +19,7 @@ from PIL import Image
 
 from cropvlm.box import Box
 from cropvlm.errors import CropVLMError, TrainingError
-from cropvlm.evaluation.labels import Label
+from cropvlm.labels import Label
 from cropvlm.render import RenderConfig, render_document
 from cropvlm.templates import FieldSpec
 

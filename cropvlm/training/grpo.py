@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 import torch
 
 from cropvlm.policies.base import CropRequest
+from cropvlm.policies.samples import PolicySamples
 from cropvlm.training.protocol import TrainablePolicy
-from cropvlm.training.samples import PolicySamples
 
 SCALE_REWARDS = ("none", "group")
 LOSS_TYPES = ("dr_grpo", "grpo")

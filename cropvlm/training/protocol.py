@@ -9,7 +9,7 @@ import torch
 
 from cropvlm.box import Box
 from cropvlm.policies.base import CropRequest, Proposal
-from cropvlm.training.samples import PolicySamples
+from cropvlm.policies.samples import PolicySamples
 
 
 class TrainablePolicy(Protocol):

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 
 from cropvlm.errors import TrainingError
 from cropvlm.pipeline import read_request
+from cropvlm.policies.samples import PolicySamples
 from cropvlm.rewards import BUILT_IN, combine
 from cropvlm.training.examples import Example, ExampleSet
 from cropvlm.training.grpo import RewardBatch
-from cropvlm.training.samples import PolicySamples
 
 
 class ReaderJudge:

@@ -67,6 +67,7 @@ class FakeOpenAIServer:
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.gate: threading.Barrier | None = None  # set: every request waits there before answering
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -137,6 +138,11 @@ class FakeOpenAIServer:
             else:
                 reply = self.script.popleft() if self.script else None
         try:
+            if self.gate is not None:
+                try:
+                    self.gate.wait()
+                except threading.BrokenBarrierError:
+                    pass  # the test sees it in max_in_flight
             reply = self._reply_for(handler, body, reply)
             if reply.delay_s:
                 time.sleep(reply.delay_s)

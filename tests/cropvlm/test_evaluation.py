@@ -12,13 +12,13 @@ import pytest
 from PIL import Image
 
 from cropvlm.box import Box
-from cropvlm.evaluation import (
-    ALL, CSV_COLUMNS, LabelError, Scored, aggregate, evaluate, infer_type, load_labels, plan_configs, run_configs,
-)
+from cropvlm.errors import LabelError
+from cropvlm.evaluation import ALL, CSV_COLUMNS, Scored, aggregate, evaluate, plan_configs, run_configs
 from cropvlm.evaluation import runner as runner_module
 from cropvlm.evaluation.metrics import pixels_seen, score
 from cropvlm.evaluation.report import markdown, plot_png, write_results_csv
 from cropvlm.evaluation.runner import Config, ConfigStats
+from cropvlm.labels import infer_type, load_labels
 from cropvlm.readers.base import Answer
 from cropvlm.templates import load_template_set
 
@@ -79,6 +79,16 @@ def test_templates_give_types_and_aliases_by_field_name(tmp_path):
     assert fields["total"].type == "amount" and "GRAND TOTAL" in fields["total"].aliases
     assert fields["total"].question == "How much?"  # the labels' question is asked
     assert fields["company"].type == "text"  # by name, not by the question's words
+
+
+def test_the_question_is_optional_where_the_templates_give_it(tmp_path):
+    folder = write_labels(tmp_path / "set", [{"doc": "a.png", "field": "date", "answer": "19/10/2018"}],
+                          docs=("a.png",))
+    templates = load_template_set([RECEIPT])
+    template_question = next(spec.question for spec in templates.fields if spec.field == "date")
+    assert load_labels(folder, templates).fields["date"].question == template_question
+    with pytest.raises(LabelError, match=r"labels.jsonl:1: 'question' must be a non-empty string"):
+        load_labels(folder)  # no templates: the labels must ask
 
 
 @pytest.mark.parametrize("lines, docs, message", [

@@ -57,6 +57,7 @@ def test_db_upgrade_creates_the_schema(tmp_path, monkeypatch, capsys):
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_the_demo_extracts_with_the_shipped_trained_policy(tmp_path, monkeypatch, capsys):
     """`make demo` runs `cropvlm demo`: every answer carries the bundled policy's version and
     a learned crop, not the whole page."""

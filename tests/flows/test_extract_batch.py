@@ -96,18 +96,36 @@ def test_model_busy_time_counts_overlapping_calls_once():
     assert _union_seconds([(5, 6), (0, 10)]) == 10
 
 
-class SlowReader:
-    """Stands in for a GPU call: sleeps, answers every question alike, records when it ran."""
+class Meeting:
+    """Steps of two threads that must be under way at once: each side calls `meet(side)` once
+    its step has begun and waits (at most 30 s) for the other, so the steps overlap by
+    construction, not by a sleep that is long enough only on an idle machine."""
+
+    def __init__(self, *sides: tuple[str, str]):
+        self._barrier = threading.Barrier(len(sides), timeout=30)
+        self._waiting = set(sides)
+        self._lock = threading.Lock()
+
+    def meet(self, side: tuple[str, str]) -> None:
+        with self._lock:
+            if side not in self._waiting:  # not a side, or it met already
+                return
+            self._waiting.discard(side)
+        self._barrier.wait()
+
+
+class MeetingReader:
+    """Stands in for a GPU call: runs `during()`, answers every question alike, records when it ran."""
 
     version = "slow"
 
-    def __init__(self, seconds: float):
-        self.seconds = seconds
+    def __init__(self, during):
+        self.during = during
         self.calls: list[tuple[str, float, float]] = []  # (thread, start, end)
 
     def answer(self, requests):
         start = time.perf_counter()
-        time.sleep(self.seconds)
+        self.during()
         self.calls.append((threading.current_thread().name, start, time.perf_counter()))
         return [Answer("12.50", "12.50", 0.5) for _ in requests]
 
@@ -140,7 +158,14 @@ def test_only_model_calls_take_turns_while_other_batches_read_render_and_persist
     docs["b/invoice.pdf"] = good_documents("invoice")["scan-named-as.pdf"]
     source = write_folder(tmp_path / "docs", docs)
     job = make_job(tmp_path, db_url, source, reader="slow", policy="center@50")  # crops: thumbnails
-    reader, slot = SlowReader(0.5), RecordingSlot()
+    # B renders during A's model call, and A persists during B's model call
+    meetings = [Meeting(("model", "A"), ("render", "B")), Meeting(("persist", "A"), ("model", "B"))]
+
+    def meet(what):
+        for meeting in meetings:
+            meeting.meet((what, threading.current_thread().name))
+
+    reader, slot = MeetingReader(lambda: meet("model")), RecordingSlot()
     monkeypatch.setattr(extraction, "get_reader", lambda spec: reader)
     spans: list[tuple[str, str, float, float]] = []  # (what, thread, start, end)
 
@@ -148,6 +173,7 @@ def test_only_model_calls_take_turns_while_other_batches_read_render_and_persist
         def wrapper(*args, **kwargs):
             start = time.perf_counter()
             try:
+                meet(what)
                 return function(*args, **kwargs)
             finally:
                 spans.append((what, threading.current_thread().name, start, time.perf_counter()))
@@ -188,7 +214,7 @@ def test_only_model_calls_take_turns_while_other_batches_read_render_and_persist
 def test_each_document_row_is_written_once_with_its_page_count(tmp_path, db_url, monkeypatch):
     source = write_folder(tmp_path / "docs", good_documents())
     job = make_job(tmp_path, db_url, source, reader="slow")
-    monkeypatch.setattr(extraction, "get_reader", lambda spec: SlowReader(0))
+    monkeypatch.setattr(extraction, "get_reader", lambda spec: MeetingReader(lambda: None))
     written: list[tuple[str, int | None]] = []
     real = queries.upsert_document
 

@@ -34,6 +34,7 @@ def run(source, db_url, artifacts, **overrides):
     return extract(**parameters)
 
 
+@pytest.mark.slow
 def test_extract_local_folder_lands_answers_provenance_and_failures(tmp_path, db_url):
     source = write_folder(tmp_path / "docs", {**good_documents(), **bad_documents()})
     summary = run(source, db_url, tmp_path / "artifacts")
@@ -64,6 +65,7 @@ def test_extract_local_folder_lands_answers_provenance_and_failures(tmp_path, db
                          "WHERE r.status = 'failed'")[0][0] == 0
 
 
+@pytest.mark.slow
 def test_rerun_is_idempotent_and_a_changed_template_writes_new_rows(tmp_path, db_url):
     source = write_folder(tmp_path / "docs", good_documents())
     first = run(source, db_url, tmp_path / "artifacts")
@@ -82,6 +84,7 @@ def test_rerun_is_idempotent_and_a_changed_template_writes_new_rows(tmp_path, db
     assert query(db_url, "SELECT count(DISTINCT template_set) FROM extracted_fields")[0][0] == 2
 
 
+@pytest.mark.slow
 def test_extract_from_s3_with_thumbnails_in_s3(tmp_path, s3_bucket):
     store = open_store(f"s3://{s3_bucket}/incoming")
     for name, data in {**good_documents(), "bad/corrupt.pdf": bad_documents()["bad/corrupt.pdf"]}.items():
@@ -107,6 +110,7 @@ def test_a_bad_template_fails_the_run_before_any_work(tmp_path, db_url):
         run(source, db_url, tmp_path / "artifacts", templates=[str(broken)])
 
 
+@pytest.mark.slow
 def test_multi_page_documents_keep_every_candidate_and_mark_one_best_page(tmp_path, db_url):
     from cropvlm.synthetic import generate_document
 
@@ -128,6 +132,7 @@ def test_multi_page_documents_keep_every_candidate_and_mark_one_best_page(tmp_pa
     assert len(best_rows) == 2 * 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gpu_limit", [None, "never-created-gpu-limit"])
 def test_runs_without_a_gpu_limit_or_with_one_never_created(tmp_path, gpu_limit):
     source = write_folder(tmp_path / "docs", good_documents())
@@ -137,6 +142,7 @@ def test_runs_without_a_gpu_limit_or_with_one_never_created(tmp_path, gpu_limit)
     assert summary["parameters"]["gpu_limit"] is None  # no such limit: no guard, said once in the log
 
 
+@pytest.mark.slow
 def test_model_calls_take_turns_on_an_existing_gpu_limit(tmp_path, monkeypatch):
     """Three one-document batches on two workers: their model calls hold the global limit's
     only slot in turn (each call made 0.3 s longer, so any overlap would show)."""
@@ -185,6 +191,7 @@ def test_the_model_slot_of_a_missing_limit_lets_the_call_through():
     assert entered == [1, 2]
 
 
+@pytest.mark.slow
 def test_extraction_uses_the_promoted_policy_and_records_its_version(tmp_path, db_url):
     """`policy="promoted"` (the default): `full` while nothing is promoted; once a version is
     promoted, its artifacts are fetched from the store and every answer names it."""

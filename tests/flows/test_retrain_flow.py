@@ -9,6 +9,7 @@ and a rerun of the same settings resumes from the last checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -38,6 +39,7 @@ def promoted(db_url):
         return registry.promoted(session)
 
 
+@pytest.mark.slow
 def test_a_candidate_is_promoted_only_when_it_beats_the_incumbent(db_url, tmp_path):
     first = run(db_url, tmp_path, margin=-1.0, export_to=str(tmp_path / "export"))  # any candidate wins
     assert first["decision"] == "promoted"
@@ -68,6 +70,7 @@ def test_a_candidate_is_promoted_only_when_it_beats_the_incumbent(db_url, tmp_pa
     assert "size_shift" not in config and "+size" not in first["candidate"]
 
 
+@pytest.mark.slow
 def test_a_failed_run_leaves_the_promoted_policy_and_resumes_from_its_checkpoint(tmp_path):
     from storage.db import upgrade_database
     from app.params import RetrainParams
@@ -97,6 +100,7 @@ def test_a_failed_run_leaves_the_promoted_policy_and_resumes_from_its_checkpoint
     assert [p["step"] for p in curves["sft"]] == [0, 1, 2, 3] and [p["step"] for p in curves["grpo"]] == [0, 1]
 
 
+@pytest.mark.slow
 def test_a_rerun_after_the_candidate_was_registered_registers_the_same_one(tmp_path):
     """The worker died after registering (say, while evaluating): the rerun's candidate is the
     same version with the same config, so registering it again is a no-op, not a conflict."""
@@ -145,10 +149,10 @@ def _customer_labels(db_url, folder, count: int) -> int:
     `documents` rows, and labels imported from answers alone (no boxes). Returns labels."""
     import hashlib
 
-    from cropvlm.evaluation.labels import load_labels
+    from cropvlm.labels import load_labels
     from cropvlm.synthetic.dataset import write_dataset
     from storage import queries
-    from storage.labels import LabelInput, import_labels
+    from storage.labels import import_labels
 
     write_dataset(folder, count, seed=11)
     label_set = load_labels(folder)
@@ -159,8 +163,7 @@ def _customer_labels(db_url, folder, count: int) -> int:
             ids[name] = queries.upsert_document(session, sha256=hashlib.sha256(data).hexdigest(),
                                                 uri=str(folder / name), media_type="application/octet-stream",
                                                 size_bytes=len(data), page_count=1)
-        labels = [LabelInput(doc=label.doc, field=label.field, answer=label.answer, question=label.question)
-                  for label in label_set.labels]
+        labels = [dataclasses.replace(label, page=None, box=None) for label in label_set.labels]
         import_labels(session, labels, resolve_document=ids.get, source="review", heldout_percent=0)
     return len(labels)
 

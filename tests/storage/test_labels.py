@@ -11,23 +11,23 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from cropvlm.box import Box
+from cropvlm.errors import LabelError
+from cropvlm.labels import Label, parse_labels
 from storage import queries
 from storage.db import make_engine, make_session_factory
-from storage.errors import LabelError
 from storage.labels import (
-    ANSWER_TYPES,
-    LabelInput,
     assign_splits,
     current_label,
     current_labels,
     current_labels_view,
     find_document,
     import_labels,
-    parse_labels_jsonl,
     set_label,
     split_of,
 )
-from storage.models import DocumentSplit, Label
+from storage.models import DocumentSplit
+from storage.models import Label as LabelRow
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -82,10 +82,10 @@ LINES = _jsonl(
 
 
 def test_parse_reads_optional_page_box_and_type():
-    labels = parse_labels_jsonl(LINES, origin="labels.jsonl")
+    labels = parse_labels(LINES, origin="labels.jsonl")
     assert [label.doc for label in labels] == ["a.png", "a.png", "b.png"]
-    assert labels[1] == LabelInput("a.png", "date", "19/10/2018", "What is the date?", 1,
-                                   (10.0, 20.0, 40.0, 30.0), "date")
+    assert labels[1] == Label("a.png", "date", "19/10/2018", "What is the date?", 1,
+                              Box(10.0, 20.0, 40.0, 30.0), "date")
     assert labels[1].line == 2
 
 
@@ -106,7 +106,7 @@ def test_parse_lists_every_problem_with_its_line():
         "",
     ])
     with pytest.raises(LabelError) as err:
-        parse_labels_jsonl(text, origin="f.jsonl")
+        parse_labels(text, origin="f.jsonl")
     problems = err.value.problems
     assert [p.split(":")[1] for p in problems] == ["2", "3", "4", "5", "6", "7", "8", "9", "10", "11"]
     assert "missing 'doc'" in problems[0] and "missing 'field'" in problems[1]
@@ -118,23 +118,17 @@ def test_parse_lists_every_problem_with_its_line():
 
 def test_identical_duplicates_collapse_and_an_empty_file_is_an_error():
     line = '{"doc": "a.png", "field": "total", "answer": "1"}\n'
-    assert len(parse_labels_jsonl(line * 3, origin="f")) == 1
+    assert len(parse_labels(line * 3, origin="f")) == 1
     for empty in ("", "\n  \n"):
         with pytest.raises(LabelError, match="f: no labels"):
-            parse_labels_jsonl(empty, origin="f")
-
-
-def test_answer_types_agree_with_the_core():
-    from cropvlm.templates import ANSWER_TYPES as CORE_TYPES
-
-    assert tuple(ANSWER_TYPES) == tuple(CORE_TYPES)
+            parse_labels(empty, origin="f")
 
 
 # --- import -------------------------------------------------------------------------------
 
 
 def test_refused_imports_write_nothing(sessions, docs):
-    labels = parse_labels_jsonl(LINES + _jsonl(
+    labels = parse_labels(LINES + _jsonl(
         {"doc": "gone.png", "field": "total", "answer": "1"},
         {"doc": "lost.png", "field": "total", "answer": "2"},
     ), origin="f")
@@ -142,25 +136,25 @@ def test_refused_imports_write_nothing(sessions, docs):
         import_labels(session, labels, resolve_document=docs.get, source="import:f", reviewer=None)
     assert err.value.problems == ["unknown document 'gone.png'", "unknown document 'lost.png'"]
     # contradictory labels given directly, not parsed from a file
-    labels = [LabelInput("a.png", "total", "1"), LabelInput("a.png", "total", "2")]
+    labels = [Label("a.png", "total", "1"), Label("a.png", "total", "2")]
     with pytest.raises(LabelError, match="two different labels"), sessions.begin() as session:
         import_labels(session, labels, resolve_document=docs.get, source="s", reviewer=None)
     # two names of one content (one document) that disagree
     aliases = {**docs, "copy.png": docs["a.png"]}
-    labels = [LabelInput("a.png", "total", "1"), LabelInput("copy.png", "total", "2")]
+    labels = [Label("a.png", "total", "1"), Label("copy.png", "total", "2")]
     with pytest.raises(LabelError, match="'copy.png' and 'a.png' are the same document"), \
             sessions.begin() as session:
         import_labels(session, labels, resolve_document=aliases.get, source="s", reviewer=None)
     with pytest.raises(LabelError, match="no labels"), sessions.begin() as session:
         import_labels(session, [], resolve_document=docs.get, source="s", reviewer=None)
-    assert _count(sessions, Label) == 0 and _count(sessions, DocumentSplit) == 0
+    assert _count(sessions, LabelRow) == 0 and _count(sessions, DocumentSplit) == 0
 
 
 def test_import_is_idempotent_and_splits_are_stable(sessions, docs):
-    labels = parse_labels_jsonl(LINES, origin="f")
+    labels = parse_labels(LINES, origin="f")
     # copy.png: the same bytes as a.png under another name, with the same label
     aliases = {**docs, "copy.png": docs["a.png"]}
-    copy = LabelInput("copy.png", "total", "60.30", "What is the total?")
+    copy = Label("copy.png", "total", "60.30", "What is the total?")
     with sessions.begin() as session:
         first = import_labels(session, [*labels, copy], resolve_document=aliases.get,
                               source="import:f", reviewer="bob")
@@ -170,7 +164,7 @@ def test_import_is_idempotent_and_splits_are_stable(sessions, docs):
         again = import_labels(session, labels, resolve_document=docs.get, source="import:f",
                               reviewer="bob", heldout_percent=100)
     assert (again.imported, again.unchanged, again.heldout) == (0, 3, 1)
-    assert _count(sessions, Label) == 3
+    assert _count(sessions, LabelRow) == 3
     with sessions() as session:
         rows = current_labels(session)
         assert {(r.uri.rsplit("/", 1)[1], r.field, r.split) for r in rows} == {
@@ -183,7 +177,7 @@ def test_import_is_idempotent_and_splits_are_stable(sessions, docs):
 
 
 def test_a_changed_file_is_imported_but_does_not_undo_a_review(sessions, docs):
-    labels = parse_labels_jsonl(LINES, origin="f")
+    labels = parse_labels(LINES, origin="f")
     with sessions.begin() as session:
         import_labels(session, labels, resolve_document=docs.get, source="import:f", reviewer=None)
         set_label(session, document_id=docs["a.png"], field="total", answer="60.50", reviewer="alice")
@@ -193,7 +187,7 @@ def test_a_changed_file_is_imported_but_does_not_undo_a_review(sessions, docs):
     with sessions() as session:
         assert current_label(session, docs["a.png"], "total").answer == "60.50"
 
-    changed = parse_labels_jsonl(LINES.replace('"7.00"', '"7.50"'), origin="f")
+    changed = parse_labels(LINES.replace('"7.00"', '"7.50"'), origin="f")
     with sessions.begin() as session:
         result = import_labels(session, changed, resolve_document=docs.get, source="import:f", reviewer=None)
     assert (result.imported, result.unchanged) == (1, 2)
@@ -206,7 +200,7 @@ def test_a_changed_file_is_imported_but_does_not_undo_a_review(sessions, docs):
 
 def test_set_label_corrects_and_keeps_history(sessions, docs):
     with sessions.begin() as session:
-        import_labels(session, parse_labels_jsonl(LINES, origin="f"), resolve_document=docs.get,
+        import_labels(session, parse_labels(LINES, origin="f"), resolve_document=docs.get,
                       source="import:f", reviewer=None)
         label_id = set_label(session, document_id=docs["a.png"], field="total", answer="60.50",
                              reviewer="alice")
@@ -218,8 +212,8 @@ def test_set_label_corrects_and_keeps_history(sessions, docs):
         assert (now.label_id, now.answer, now.source, now.reviewer) == (label_id, "60.50", "review", "alice")
         assert now.question == "What is the total?"  # carried over from the imported label
         history = session.scalars(
-            sa.select(Label.answer).where(Label.document_id == docs["a.png"], Label.field == "total")
-            .order_by(Label.created_at, Label.id)
+            sa.select(LabelRow.answer).where(LabelRow.document_id == docs["a.png"], LabelRow.field == "total")
+            .order_by(LabelRow.created_at, LabelRow.id)
         ).all()
         assert history == ["60.30", "60.50"]
         assert len(current_labels(session)) == 3
@@ -236,7 +230,7 @@ def test_set_label_on_a_new_document_assigns_its_split_and_checks_input(sessions
     with pytest.raises(LabelError) as err, sessions.begin() as session:
         set_label(session, document_id=999_999, field="total", answer=" ", page_number=0, reviewer="a")
     assert len(err.value.problems) == 3  # empty answer, page 0, unknown document
-    assert _count(sessions, Label) == 1
+    assert _count(sessions, LabelRow) == 1
 
 
 def _readme_insert() -> str:
@@ -252,9 +246,8 @@ def test_the_readme_sql_insert_corrects_the_current_label(sessions):
         other = queries.upsert_document(session, sha256=_sha(True), uri="/data/receipts/sroie_002.jpg",
                                         media_type="image/jpeg", size_bytes=10, page_count=1)
         ids = {"sroie_001.jpg": doc, "sroie_002.jpg": other}
-        labels = [LabelInput("sroie_001.jpg", "total", "60.30", "What is the total amount paid?",
-                             answer_type="amount"),
-                  LabelInput("sroie_002.jpg", "total", "9.00")]
+        labels = [Label("sroie_001.jpg", "total", "60.30", "What is the total amount paid?", type="amount"),
+                  Label("sroie_002.jpg", "total", "9.00")]
         import_labels(session, labels, resolve_document=ids.get, source="import:f", reviewer=None)
     with sessions.begin() as session:  # on Postgres, a later transaction: a later now()
         session.execute(sa.text(_readme_insert()))
@@ -312,6 +305,6 @@ def test_current_labels_view_columns_and_box_check(db_url, sessions, docs):
     readme = README.read_text()
     assert all(f"`{c}`" in readme or c.startswith("box_") for c in columns)
     with pytest.raises(sa.exc.IntegrityError), sessions.begin() as session:
-        session.execute(sa.insert(Label).values(
+        session.execute(sa.insert(LabelRow).values(
             document_id=docs["a.png"], field="total", answer="1", source="sql",
             box_x1=50.0, box_y1=0.0, box_x2=10.0, box_y2=10.0))

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from cropvlm.box import Box
-from cropvlm.evaluation.labels import Label
+from cropvlm.labels import Label
 from cropvlm.readers.base import Answer, ReadRequest
 from cropvlm.templates import FieldSpec
 
@@ -62,7 +62,7 @@ def patch_dataset(count: int, seed: int = 0) -> tuple[dict[str, bytes], list[Lab
         page.save(buffer, format="PNG")
         files[f"doc{i}.png"] = buffer.getvalue()
         for field, box in boxes.items():
-            labels.append(Label(f"doc{i}.png", field, SPECS[field].question, field.upper(), 1, box))
+            labels.append(Label(f"doc{i}.png", field, field.upper(), SPECS[field].question, 1, box))
     return files, labels
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cropvlm.evaluation.labels import field_specs, load_labels
+from cropvlm.labels import field_specs, load_labels
 from cropvlm.readers.ocr_lines import OcrLine
 from cropvlm.render import RenderConfig
 from cropvlm.training.examples import build_examples

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cropvlm.errors import TrainingError
-from cropvlm.evaluation.labels import Label
+from cropvlm.labels import Label
 from cropvlm.render import RenderConfig
 from cropvlm.training.examples import build_examples
 from cropvlm.training.grpo import GrpoConfig
@@ -85,7 +85,7 @@ def test_unreadable_documents_are_skipped_and_no_examples_is_an_error():
     examples = build_examples(labels, SPECS, files.__getitem__, RenderConfig(), view_size=SMALL.input_size)
     assert examples.documents == ["doc0.png"] and "doc1.png" in examples.skipped
     with pytest.raises(TrainingError, match="no usable training examples"):
-        build_examples([Label("doc1.png", "alpha", "q", "A")], SPECS, files.__getitem__, RenderConfig())
+        build_examples([Label("doc1.png", "alpha", "A", "q")], SPECS, files.__getitem__, RenderConfig())
 
 
 def test_reviewed_answers_without_boxes_train_with_grpo_alone(examples, tmp_path):
