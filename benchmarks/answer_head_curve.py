@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--reviewed", required=True, help="labelled folder learned from, in file order")
     parser.add_argument("--heldout", required=True, help="labelled folder measured on (never learned from)")
     parser.add_argument("--synthetic", help="labelled synthetic folder every point also learns from")
+    parser.add_argument("--synthetic-limit", type=int, help="only the synthetic folder's first N documents")
     parser.add_argument("--templates", action="append", required=True, help="templates of the real documents")
     parser.add_argument("--points", default="0,25,50,100,all", help="reviewed documents per point")
     parser.add_argument("--cache", help="page OCR cache folder")
@@ -45,7 +46,7 @@ def main() -> None:
     synthetic = []
     if args.synthetic:
         synthetic = folder_examples(args.synthetic, load_template_set(
-            [TEMPLATE_DIR / "receipt.yaml", TEMPLATE_DIR / "invoice.yaml"]), **settings)
+            [TEMPLATE_DIR / "receipt.yaml", TEMPLATE_DIR / "invoice.yaml"]), limit=args.synthetic_limit, **settings)
     docs = list(dict.fromkeys(ex.doc for ex in reviewed))
     rows, tables = [], []
     for point in args.points.split(","):
@@ -88,8 +89,8 @@ def _plot(rows, path: Path, heldout: str) -> None:
     def xy(n: int, value: float) -> tuple[float, float]:
         return left + plot_w * n / n_max, top + plot_h * (1 - value)
 
-    draw.text((left, 12), f"answer head on {heldout}, n={rows[-1][1].n} answers: exact match "
-                          "(blue head, orange rules, grey candidates' ceiling)", fill="black", font=font)
+    draw.text((left, 8), f"answer head on {heldout} (n={rows[-1][1].n} answers): exact match", fill="black", font=font)
+    draw.text((left, 26), "blue: answer head   orange: rules   grey: candidates' ceiling", fill="black", font=font)
     for i in range(6):
         y = top + plot_h * i / 5
         draw.line([(left, y), (left + plot_w, y)], fill=(225, 225, 225))
@@ -97,7 +98,7 @@ def _plot(rows, path: Path, heldout: str) -> None:
     for n, _ in rows:
         draw.text((xy(n, 0)[0] - 8, top + plot_h + 8), str(n), fill="black", font=font)
     draw.text((left + plot_w / 2 - 90, height - 40), "reviewed documents learned from", fill="black", font=font)
-    for attr, color in (("exact", (31, 119, 180)), ("rules", (255, 127, 14)), ("ceiling", (150, 150, 150))):
+    for attr, color in (("ceiling", (150, 150, 150)), ("rules", (255, 127, 14)), ("exact", (31, 119, 180))):
         points = [xy(n, getattr(s, attr)) for n, s in rows]
         if len(points) > 1:
             draw.line(points, fill=color, width=2)

@@ -4,8 +4,8 @@
             default                  the trained heatmap policy shipped in the package
             heatmap:FOLDER           a heatmap policy folder (policy.onnx + config.json)
             hf:MODEL[@RESOLUTION][?adapter=PATH&batch_size=N...]   (cropvlm/hf/specs.py)
-    reader: ocr:ENGINE[@BUDGET][+head[=FOLDER]]   (ENGINE rapidocr|rapidocr-spaced|tesseract; BUDGET
-                                  pixels or "full"; +head: the shipped answer head, =FOLDER another)
+    reader: ocr:ENGINE[@BUDGET][+head=FOLDER]   (ENGINE rapidocr|rapidocr-spaced|tesseract; BUDGET
+                                  pixels or "full"; +head=FOLDER: answers chosen by a trained answer head)
             hf:MODEL[@RESOLUTION][?batch_size=N...]
             openai:MODEL[@MAX_SIDE|full]   (any OpenAI-compatible chat API: OPENAI_BASE_URL,
                                             OPENAI_API_KEY from the environment)
@@ -76,11 +76,12 @@ def build_reader(spec: str) -> Reader:
         head = None
         if plus:
             name, _, folder = head_spec.partition("=")
-            if name != "head":
-                raise SpecError(f"bad reader option {'+' + head_spec!r} in {spec!r}: use +head or +head=FOLDER")
-            from cropvlm.answer_head.model import BUNDLED_HEAD, AnswerHead
+            if name != "head" or not folder:
+                raise SpecError(f"bad reader option {'+' + head_spec!r} in {spec!r}: use +head=FOLDER, a head "
+                                "folder written by `cropvlm train-head`")
+            from cropvlm.answer_head.model import AnswerHead
 
-            head = AnswerHead.load(folder or BUNDLED_HEAD)
+            head = AnswerHead.load(folder)
         return OcrReader(engine=engine, budget=budget, head=head)
     if kind == "hf":
         from cropvlm.hf.specs import build_reader as build_hf_reader

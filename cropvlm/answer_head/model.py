@@ -25,7 +25,6 @@ from cropvlm.errors import ReaderError
 FORMAT = 1
 CONFIG = "config.json"
 TYPES = ("text", "date", "amount", "id")
-BUNDLED_HEAD = Path(__file__).resolve().parent / "default_head"
 
 
 class HeadError(ReaderError):
@@ -88,7 +87,7 @@ class AnswerHead:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path = BUNDLED_HEAD) -> AnswerHead:
+    def load(cls, folder: str | Path) -> AnswerHead:
         import lightgbm
 
         folder = Path(folder)

@@ -156,8 +156,10 @@ def test_reader_spec_loads_a_head_folder_or_says_why_not(head, tmp_path):
     assert build_reader(f"ocr:rapidocr@768+head={folder}").version.endswith(head.version)
     with pytest.raises(HeadError, match="no config.json"):
         build_reader(f"ocr:rapidocr@768+head={tmp_path / 'nope'}")
-    with pytest.raises(SpecError, match="use \\+head"):
+    with pytest.raises(SpecError, match="use \\+head=FOLDER"):
         build_reader("ocr:rapidocr@768+heads")
+    with pytest.raises(SpecError, match="use \\+head=FOLDER"):
+        build_reader("ocr:rapidocr@768+head")
 
 
 def labelled_folder(folder, seeds, cache):
