@@ -103,8 +103,12 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
     seen: dict[str, str] = {}  # sha256 -> uri, duplicates inside this batch
     for key in keys:
         started = time.perf_counter()
-        uri = store.uri(key)
-        result = _prepare(job, store, sessions, key, uri, seen)
+        try:
+            uri = store.uri(key)
+        except StorageError as exc:  # a key S3 allows but we cannot address ("a//b", "../x"): this document only
+            uri, result = key, DocumentOutcome(key, "failed", f"unusable object key: {exc}")
+        else:
+            result = _prepare(job, store, sessions, key, uri, seen)
         if isinstance(result, DocumentOutcome):
             result.seconds = time.perf_counter() - started
             _record(sessions, job.run_id, result)

@@ -72,21 +72,26 @@ def render_document(data: bytes, config: RenderConfig = RenderConfig()) -> Rende
 def _render_pdf(data: bytes, config: RenderConfig) -> list[Image.Image]:
     try:
         doc = pymupdf.open(stream=data, filetype="pdf")
-    except (pymupdf.FileDataError, RuntimeError, ValueError) as exc:
+        count = doc.page_count  # a broken page tree (a cycle) raises only here
+    except _PDF_ERRORS as exc:
         raise DocumentError(f"corrupt PDF: {exc}") from exc
     with doc:
         if doc.needs_pass:
             raise DocumentError("encrypted PDF: it needs a password")
-        if doc.page_count == 0:
+        if count == 0:
             raise DocumentError("PDF has no pages")
-        _check_page_count(doc.page_count, config)
+        _check_page_count(count, config)
         pages = []
-        for index in range(doc.page_count):
+        for index in range(count):
             try:
                 pages.append(_render_pdf_page(doc[index], config))
-            except (RuntimeError, ValueError) as exc:
+            except _PDF_ERRORS as exc:
                 raise DocumentError(f"corrupt PDF: page {index + 1} does not render: {exc}") from exc
         return pages
+
+
+# MuPDF's own errors (FzErrorFormat: "cycle in page tree") are not RuntimeErrors.
+_PDF_ERRORS = (pymupdf.FileDataError, pymupdf.mupdf.FzErrorBase, RuntimeError, ValueError)
 
 
 def _render_pdf_page(page: pymupdf.Page, config: RenderConfig) -> Image.Image:

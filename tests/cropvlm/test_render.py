@@ -46,6 +46,11 @@ def test_the_type_comes_from_the_bytes_not_the_name():
     assert sniff_media_type(b"junk" + make_pdf()) == "application/pdf"
 
 
+# A page tree whose only kid is itself: MuPDF raises FzErrorFormat on it.
+CYCLIC_PDF = (b"%PDF-1.4\n1 0 obj <</Type/Catalog/Pages 2 0 R>> endobj\n"
+              b"2 0 obj <</Type/Pages/Kids[2 0 R]/Count 1>> endobj\ntrailer <</Root 1 0 R>>\n%%EOF\n")
+
+
 @pytest.mark.parametrize(
     "data, message",
     [
@@ -53,6 +58,7 @@ def test_the_type_comes_from_the_bytes_not_the_name():
         (b"hello, this is a text file", "unsupported file type"),
         (b"%PDF-1.7\n garbage that is not a pdf", "corrupt PDF"),
         (make_pdf()[:60], "corrupt PDF"),  # truncated
+        (CYCLIC_PDF, "corrupt PDF: .*cycle in page tree"),  # MuPDF's own error type, not a RuntimeError
         (make_image("PNG")[:60], "corrupt or truncated PNG"),
         (make_image("JPEG")[:100], "corrupt or truncated JPEG"),
     ],

@@ -55,6 +55,18 @@ def test_a_vanished_object_fails_alone(tmp_path, db_url):
     assert status == "failed" and "cannot read object" in error
 
 
+def test_an_unusable_key_fails_alone(tmp_path, db_url, monkeypatch):
+    # S3 allows "a//b" and ".." segments; we cannot address them, but the batch goes on.
+    source = write_folder(tmp_path / "docs", good_documents())
+    monkeypatch.setattr(extraction, "get_reader", lambda spec: MeetingReader(lambda: None))
+    keys = sorted(good_documents()) + ["incoming/b//double-slash.tiff", "../outside.pdf"]
+    outcome = extract_documents(make_job(tmp_path, db_url, source, reader="slow"), keys)
+    assert [d.status for d in outcome.documents].count("extracted") == 3
+    failed = {d.uri: d.error for d in outcome.documents if d.status == "failed"}
+    assert set(failed) == {"incoming/b//double-slash.tiff", "../outside.pdf"}
+    assert all("unusable object key" in error for error in failed.values())
+
+
 @NEEDS_TESSERACT  # the reader these tests run with (.ci/run installs it)
 def test_a_reader_crash_on_one_document_fails_only_that_document(tmp_path, db_url, monkeypatch):
     source = write_folder(tmp_path / "docs", good_documents())
