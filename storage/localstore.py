@@ -1,8 +1,14 @@
-"""Objects as files under a local folder. Writes are atomic (temp file + rename)."""
+"""Objects as files under a local folder. Writes are atomic (temp file + rename).
+
+Reads take regular files only, of at most MAX_OBJECT_BYTES, and a key never reads outside
+the folder, even through a symlink: a FIFO would hang the run, /dev/zero never ends, and a
+link to /etc/passwd would put its first bytes into an error message.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,13 +17,25 @@ from storage.errors import ObjectNotFoundError, StorageError, StoreNotFoundError
 from storage.objectstore import ObjectInfo, check_key
 
 
+MAX_OBJECT_BYTES = 1 << 30  # 1 GiB: far above any document we render, far below memory
+
+
 def read_file(path: str | os.PathLike) -> bytes:
     try:
-        return Path(path).read_bytes()
+        info = os.stat(path)  # follows links: what would be read
+        if not stat.S_ISREG(info.st_mode):
+            raise StorageError(f"cannot read {path}: not a regular file (a folder, pipe or device)")
+        if info.st_size > MAX_OBJECT_BYTES:
+            raise StorageError(f"cannot read {path}: {info.st_size} bytes, more than {MAX_OBJECT_BYTES}")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_OBJECT_BYTES + 1)  # a file that grows while read is still bounded
     except FileNotFoundError as exc:
         raise ObjectNotFoundError(f"file not found: {path}") from exc
-    except OSError as exc:  # permissions, a directory, I/O error
+    except OSError as exc:  # permissions, I/O error
         raise StorageError(f"cannot read {path}: {exc}") from exc
+    if len(data) > MAX_OBJECT_BYTES:
+        raise StorageError(f"cannot read {path}: more than {MAX_OBJECT_BYTES} bytes")
+    return data
 
 
 class LocalStore:
@@ -59,7 +77,10 @@ class LocalStore:
                 yield ObjectInfo(uri=str(path), key=key, size=size)
 
     def read(self, key: str) -> bytes:
-        return read_file(self.root / check_key(key))
+        path = self.root / check_key(key)
+        if not path.resolve().is_relative_to(self.root):
+            raise StorageError(f"cannot read {path}: it links outside {self.root}")
+        return read_file(path)
 
     def exists(self, key: str) -> bool:
         return (self.root / check_key(key)).is_file()

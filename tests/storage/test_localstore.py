@@ -70,3 +70,27 @@ def test_missing_objects_and_folders(tmp_path):
 def test_bad_keys_are_rejected(tmp_path, key):
     with pytest.raises(StorageError):
         LocalStore(tmp_path).write(key, b"x")
+
+
+def test_reads_stay_inside_the_folder_and_take_regular_files_only(tmp_path, monkeypatch):
+    import os
+
+    import storage.localstore as localstore
+
+    root = tmp_path / "root"
+    store = open_store(str(root))
+    store.write("inside.pdf", b"%PDF-1.4 inside")
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"root:x:0:0")
+    (root / "escape.pdf").symlink_to(secret)
+    (root / "alias.pdf").symlink_to(root / "inside.pdf")  # a link that stays inside is fine
+    os.mkfifo(root / "pipe.pdf")  # opening it would block the run forever
+    assert store.read("alias.pdf") == b"%PDF-1.4 inside"
+    with pytest.raises(StorageError, match="links outside") as outside:
+        store.read("escape.pdf")
+    assert "root:x" not in str(outside.value)
+    with pytest.raises(StorageError, match="not a regular file"):
+        store.read("pipe.pdf")
+    monkeypatch.setattr(localstore, "MAX_OBJECT_BYTES", 4)
+    with pytest.raises(StorageError, match="more than 4"):
+        store.read("inside.pdf")
