@@ -58,6 +58,9 @@ def describe_key(key: tuple[Any, int | None, str]) -> str:
 # --- parsing ------------------------------------------------------------------------------
 
 
+MAX_PAGE = 100_000  # a page number beyond any document we render (and within a database integer)
+
+
 def parse_labels(text_or_lines: str | Iterable[str], *, origin: str, question_required: bool = False,
                  one_per_field: bool = False) -> list[Label]:
     """Labels from JSON lines; raises LabelError listing every problem as "origin:line: problem".
@@ -71,6 +74,8 @@ def parse_labels(text_or_lines: str | Iterable[str], *, origin: str, question_re
     labels: list[Label] = []
     first: dict[tuple, Label] = {}
     for number, line in enumerate(lines, 1):
+        if number == 1:
+            line = line.lstrip("\ufeff")  # a UTF-8 byte-order mark, as some editors save
         if not line.strip():
             continue
         where = f"{origin}:{number}"
@@ -120,8 +125,11 @@ def _parse_line(line: str, number: int, question_required: bool) -> Label:
             question_required and not (isinstance(question, str) and question.strip())):
         problems.append(f"'question' must be a non-empty string, got {question!r}")
     page = data.get("page")
-    if page is not None and (not isinstance(page, int) or isinstance(page, bool) or page < 1):
-        problems.append(f"'page' must be a positive integer (1-based), got {page!r}")
+    if page is not None and (not isinstance(page, int) or isinstance(page, bool) or not 1 <= page <= MAX_PAGE):
+        problems.append(f"'page' must be an integer from 1 to {MAX_PAGE} (1-based), got {page!r}")
+    for key, value in data.items():
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL text cannot hold it
+            problems.append(f"{key!r} contains a NUL character")
     answer_type = data.get("type")
     if answer_type is not None and answer_type not in ANSWER_TYPES:
         problems.append(f"unknown field type {answer_type!r} for field {data.get('field')!r}; "

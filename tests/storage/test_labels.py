@@ -116,6 +116,18 @@ def test_parse_lists_every_problem_with_its_line():
     assert "contradicts line 1" in problems[9] and "'2' vs '1'" in problems[9]
 
 
+def test_a_byte_order_mark_is_read_past_and_database_limits_are_checked_before_import():
+    line = '{"doc": "a.png", "field": "total", "answer": "1"}'
+    assert parse_labels("\ufeff" + line, origin="f")[0].answer == "1"  # as Windows editors save UTF-8
+    with pytest.raises(LabelError) as err:
+        parse_labels("\n".join([
+            '{"doc": "a.png", "field": "p", "answer": "1", "page": 1099511627776}',  # 2**40
+            '{"doc": "a.png", "field": "n", "answer": "A\\u0000B"}',
+        ]), origin="f")
+    assert "'page' must be an integer from 1 to" in err.value.problems[0]
+    assert "'answer' contains a NUL character" in err.value.problems[1]
+
+
 def test_identical_duplicates_collapse_and_an_empty_file_is_an_error():
     line = '{"doc": "a.png", "field": "total", "answer": "1"}\n'
     assert len(parse_labels(line * 3, origin="f")) == 1
