@@ -85,8 +85,15 @@ def _extract(args: argparse.Namespace) -> int:
 
 def run_extract(source: str, templates: list[str], *, progress: bool = True, **parameters) -> dict | None:
     """Run the extract flow in-process (Prefect's ephemeral API unless PREFECT_API_URL is set)."""
+    from storage.db import prepare_database
+    from storage.errors import DatabaseUnavailableError, StorageError
+
+    try:  # before the flow: an unreachable database is one line, not a failed flow run
+        prepare_database(parameters.get("database_url"))
+    except DatabaseUnavailableError as exc:
+        print(f"cropvlm: cannot start: {exc}", file=sys.stderr)
+        return None
     from flows import extract as extract_module
-    from storage.errors import StorageError
 
     bar = _progress_bar() if progress else None
     if bar is not None:

@@ -21,10 +21,15 @@ from alembic.config import Config
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.settings import Settings
+from storage.errors import DatabaseUnavailableError
+from storage.settings import Settings, mask_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait this long for the lock instead of failing
+# libpq connection settings: a dead or frozen server fails a connect in 10 s instead of
+# hanging, and TCP keepalives notice a server that vanished under an open connection.
+POSTGRES_CONNECT_ARGS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30,
+                         "keepalives_interval": 10, "keepalives_count": 3}
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -46,6 +51,8 @@ def make_engine(
     """
     url = normalize_url(url if url is not None else Settings().database_url)
     if url.get_backend_name() != "sqlite":
+        if url.get_backend_name() == "postgresql":
+            kwargs["connect_args"] = {**POSTGRES_CONNECT_ARGS, **kwargs.get("connect_args", {})}
         return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
     in_memory = url.database in (None, "", ":memory:") or url.database.startswith("file::memory:")
@@ -92,8 +99,15 @@ def prepare_database(url: str | URL | None = None) -> None:
 
     Safe to call at the start of every run: at head it is a no-op, and on PostgreSQL
     concurrent callers wait for each other (the migration holds an advisory lock).
+    An unreachable database raises DatabaseUnavailableError naming it, password masked.
     """
-    upgrade_database(url, "head")
+    try:
+        upgrade_database(url, "head")
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        shown = mask_url(str(url if url is not None else Settings().database_url))
+        text = str(exc.orig or exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        raise DatabaseUnavailableError(f"database {shown} is unreachable: {reason}") from exc
 
 
 def downgrade_database(url: str | URL | None = None, revision: str = "base") -> None:

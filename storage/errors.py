@@ -7,6 +7,10 @@ class StorageError(Exception):
     """An object store or database operation that failed (network, permissions, bad URI)."""
 
 
+class DatabaseUnavailableError(StorageError):
+    """The database cannot be reached (down, wrong host, refused login): the run cannot start."""
+
+
 class ObjectNotFoundError(StorageError):
     """An object (S3 key or local file) that does not exist, or vanished while being read."""
 

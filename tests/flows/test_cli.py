@@ -75,3 +75,13 @@ def test_the_demo_extracts_with_the_shipped_trained_policy(tmp_path, monkeypatch
     assert {row[0] for row in rows} == {build_policy("default").version}
     assert {row[5] for row in rows} == {DEFAULT_READER} == {"ocr:rapidocr-spaced@768"}
     assert all((x2 - x1) * (y2 - y1) < 100 * 100 for _, x1, y1, x2, y2, _ in rows)  # crops, not pages
+
+
+def test_extract_with_an_unreachable_database_cannot_start_in_one_line(tmp_path, monkeypatch, capsys):
+    cli_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:s3cret@127.0.0.1:1/cropvlm")  # nothing listens on port 1
+    source = write_folder(tmp_path / "docs", good_documents())
+    assert main(["extract", str(source), "--templates", RECEIPT, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cropvlm: cannot start: database postgresql://app:***@127.0.0.1:1/cropvlm is unreachable")
+    assert "Traceback" not in err and "s3cret" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 import storage
@@ -62,3 +63,34 @@ def test_storage_never_imports_orchestration():
     forbidden = {"prefect", "flows", "tasks", "app"}
     for path_name, name in imported_modules(Path(storage.__file__).parent):
         assert name.split(".")[0] not in forbidden, f"{path_name} imports {name}"
+
+
+def test_an_unreachable_database_is_one_clear_error_with_the_password_masked():
+    import time
+
+    from storage.db import prepare_database
+    from storage.errors import DatabaseUnavailableError
+
+    started = time.perf_counter()
+    with pytest.raises(DatabaseUnavailableError) as err:
+        prepare_database("postgresql://app:s3cret@127.0.0.1:1/cropvlm")  # nothing listens on port 1
+    message = str(err.value)
+    assert "unreachable" in message and "127.0.0.1:1" in message and "s3cret" not in message
+    assert time.perf_counter() - started < 15  # refused at once; a silent host gives up at connect_timeout
+
+
+def test_postgres_engines_time_out_their_connects_and_keep_connections_alive():
+    from storage.db import POSTGRES_CONNECT_ARGS, make_engine
+
+    engine = make_engine("postgresql://postgres@127.0.0.1/x", connect_args={"connect_timeout": 3})
+    seen = {}
+
+    @sa.event.listens_for(engine, "do_connect")
+    def capture(dialect, record, cargs, cparams):
+        seen.update(cparams)
+        raise ConnectionAbortedError("captured")  # what the driver would get; no connection made
+
+    with pytest.raises(Exception, match="captured"):
+        engine.connect()
+    assert seen["connect_timeout"] == 3  # the caller's setting wins
+    assert seen["keepalives"] == POSTGRES_CONNECT_ARGS["keepalives"] == 1
