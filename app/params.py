@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -38,13 +39,18 @@ ArtifactsUri = Annotated[str | None, Field(
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Errors name the field and the problem, never the value: it may be a database URL.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     @field_validator("database_url", "artifacts_uri", mode="before", check_fields=False)
     @classmethod
     def _from_settings(cls, value: str | None, info) -> str:
         from storage.settings import Settings  # the command line starts without SQLAlchemy
 
+        if value and info.field_name == "database_url" and urlsplit(value).password:
+            # Prefect keeps a flow run's parameters in its own database and shows them in the UI.
+            raise ValueError("database_url carries a password, which Prefect would store with the flow run's "
+                             "parameters: set DATABASE_URL in the worker's environment instead")
         return value or getattr(Settings(), info.field_name)
 
 

@@ -83,3 +83,15 @@ def test_the_command_line_starts_without_torch_sqlalchemy_or_prefect():
         [sys.executable, "-c", "import sys, cli.main; print(sorted({m.split('.')[0] for m in sys.modules}))"],
         cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert not {"'torch'", "'sqlalchemy'", "'prefect'"} & set(loaded.strip("[]\n").split(", "))
+
+
+@pytest.mark.parametrize("model", [ExtractParams, RetrainParams])  # the flows that write to the database
+def test_a_database_password_is_never_a_flow_parameter(model, monkeypatch):
+    # Prefect stores a run's parameters and shows them in its UI: the password stays in the environment.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:from-env@db/cropvlm")
+    required = {"source": "docs"} if model is ExtractParams else {}
+    with pytest.raises(ValueError, match="carries a password") as err:
+        model(**required, database_url="postgresql://app:s3cret@db/cropvlm")
+    assert "s3cret" not in str(err.value)
+    assert model(**required, database_url="postgresql://app@db/cropvlm").database_url == "postgresql://app@db/cropvlm"
+    assert model(**required).database_url == "postgresql://app:from-env@db/cropvlm"  # from the worker's environment
