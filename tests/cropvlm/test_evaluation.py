@@ -99,7 +99,7 @@ def test_the_question_is_optional_where_the_templates_give_it(tmp_path):
     ([label(), {"doc": "a.png", "field": "x"}], ("a.png",), r"labels.jsonl:2: 'question' must be a non-empty string"),
     ([label(type="money")], ("a.png",), "unknown field type 'money' for field 'total'"),
     ([label(box=[50, 10, 20, 30])], ("a.png",), r"bad 'box'.*x2 > x1"),
-    ([label(page=0)], ("a.png",), "'page' must be a positive integer"),
+    ([label(page=0)], ("a.png",), "'page' must be an integer from 1 to"),
     ([label(), label()], ("a.png",), "has field 'total' twice"),
     ([label("../a.png")], (), "must be a file name inside the folder"),
 ])
