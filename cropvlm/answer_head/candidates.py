@@ -29,7 +29,6 @@ class AnswerCandidate:
     value: str  # normalised by the field's type (never None: unparsable text is no candidate)
     lines: tuple[int, ...]  # indices into the page's lines, first = where the value starts
     start: int = 0  # for typed values: character offset of the value in lines[0].text
-    end: int = 0
 
 
 def text_candidates(lines: Sequence[OcrLine], spec: FieldSpec,
@@ -72,13 +71,12 @@ def typed_candidates(lines: Sequence[OcrLine], spec: FieldSpec) -> list[AnswerCa
     for i, line in enumerate(lines):
         if spec.type == "date":
             for iso, start, end in find_date_spans(line.text):
-                out.append(AnswerCandidate(line.text[start:end], iso, (i,), start, end))
+                out.append(AnswerCandidate(line.text[start:end], iso, (i,), start))
         elif spec.type == "amount":
             for value in money_amounts(line.text):
                 if value > 0:
                     text = format_amount(value)
-                    at = _position(line.text, value)
-                    out.append(AnswerCandidate(text, text, (i,), at, at + 1))
+                    out.append(AnswerCandidate(text, text, (i,), _position(line.text, value)))
         elif spec.type == "id":
             offset = 0
             for token in id_tokens(line.text):
@@ -86,7 +84,7 @@ def typed_candidates(lines: Sequence[OcrLine], spec: FieldSpec) -> list[AnswerCa
                 offset = start + len(token)
                 value = normalize_value(token, "id")
                 if value and any(ch.isdigit() for ch in token):
-                    out.append(AnswerCandidate(token, value, (i,), start, offset))
+                    out.append(AnswerCandidate(token, value, (i,), start))
     return out
 
 

@@ -20,11 +20,8 @@ from cropvlm.templates import FieldSpec
 class FieldCandidates:
     spec: FieldSpec
     candidates: tuple[AnswerCandidate, ...]
-    pages: tuple[int, ...]  # 0-based page index of each candidate
     features: np.ndarray  # [n_candidates, n_features]
     rule_text: str  # the rule-based reader's answer ("" when it has none)
-    rule_value: str | None
-    rule_confidence: float
 
     def labels(self, gold: str) -> np.ndarray:
         """1 for candidates that match `gold` exactly after normalisation, else 0."""
@@ -48,21 +45,16 @@ def field_candidates(pages: Sequence[Page], spec: FieldSpec) -> FieldCandidates:
         blocks.append((page, cands, rule))
         found += cands
         where += [index] * len(cands)
-    width = len(feature_names())
     rows = [featurize(page, spec.type, kind, spec.aliases, cands, rule.value if rule.text else None, rule.strength)
             for page, cands, rule in blocks]
-    features = np.concatenate(rows) if rows else np.zeros((0, width), dtype=np.float32)
-    if len(pages) > 1 and len(features):
-        # Page position as one more signal: totals print on the last page, headers on the first.
-        last = np.array([float(i == len(pages) - 1) for i in where], dtype=np.float32)
-        first = np.array([float(i == 0) for i in where], dtype=np.float32)
-    else:
-        last = np.ones(len(features), dtype=np.float32)
-        first = np.ones(len(features), dtype=np.float32)
-    features = np.column_stack([features, first, last]) if len(features) else np.zeros((0, width + 2), np.float32)
-    return FieldCandidates(spec, tuple(found), tuple(where), features,
-                           best_rule.text if best_rule else "", best_rule.value if best_rule else None,
-                           best_rule.confidence if best_rule else 0.0)
+    rule_text = best_rule.text if best_rule else ""
+    if not rows:
+        return FieldCandidates(spec, (), np.zeros((0, len(all_feature_names())), np.float32), rule_text)
+    # Page position as one more signal: totals print on the last page, headers on the first.
+    first = np.array([i == 0 for i in where], dtype=np.float32)
+    last = np.array([i == len(pages) - 1 for i in where], dtype=np.float32)
+    features = np.column_stack([np.concatenate(rows), first, last])
+    return FieldCandidates(spec, tuple(found), features, rule_text)
 
 
 def all_feature_names() -> list[str]:
