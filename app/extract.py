@@ -213,7 +213,7 @@ def _persist(job: ExtractJob, sessions, doc: _Pending, results: list[FieldResult
                 thumbnail = encode_thumbnail(result.crop)
                 key = f"crops/{hashlib.sha256(thumbnail).hexdigest()}.jpg"
                 crop_uri = artifacts.uri(key) if artifacts.exists(key) else artifacts.write(key, thumbnail, "image/jpeg")
-            rows.append(_answer_row(result, crop_uri))
+            rows.append(_answer_row(result, crop_uri, job.params.review_below))
     except StorageError as exc:
         done = DocumentOutcome(
             doc.uri, "failed", f"cannot store crop thumbnails: {exc}", pages=len(doc.pages), document_id=doc.document_id
@@ -243,8 +243,9 @@ def _persist(job: ExtractJob, sessions, doc: _Pending, results: list[FieldResult
     return done
 
 
-def _answer_row(result: FieldResult, crop_uri: str | None) -> queries.AnswerRow:
+def _answer_row(result: FieldResult, crop_uri: str | None, review_below: float) -> queries.AnswerRow:
     box = result.proposal.box if result.crop is not None else None
+    threshold = review_below if result.spec.review_below is None else result.spec.review_below
     pixels = result.crop_pixels
     return queries.AnswerRow(
         page_number=result.page_number,
@@ -254,6 +255,7 @@ def _answer_row(result: FieldResult, crop_uri: str | None) -> queries.AnswerRow:
         answer=result.answer.text,
         value=result.answer.value,
         confidence=result.answer.confidence,
+        needs_review=not result.answer.text.strip() or result.answer.confidence < threshold,
         is_best=result.is_best,
         crop_x1=box.x1 if box else None,
         crop_y1=box.y1 if box else None,

@@ -64,6 +64,8 @@ class ExtractParams(_Params):
     max_pages: int = Field(RenderConfig.max_pages, description="documents with more pages fail")
     max_pixels: int = Field(RenderConfig.max_pixels, description="pages with more pixels render at a lower dpi")
     batch_documents: BatchDocuments = 8
+    review_below: float = Field(0.5, ge=0, le=1, description=(
+        "answers less confident than this (or empty) get needs_review; a template field's review_below wins"))
     database_url: DatabaseUrl = None
     artifacts_uri: ArtifactsUri = None
     gpu_limit: GpuLimit = "gpu"

@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
 
     extract = commands.add_parser("extract", help="extract fields from every document under SOURCE")
     extract.add_argument("source", help="s3://bucket/prefix or a local folder")
-    add_options(extract, ExtractParams, ["templates", "policy", "reader", "dpi", "max_pages", "batch_documents"],
+    add_options(extract, ExtractParams,
+                ["templates", "policy", "reader", "dpi", "max_pages", "batch_documents", "review_below"],
                 templates={"required": True, "metavar": "YAML"})
     extract.add_argument("--no-progress", action="store_true", help="no progress bar")
     extract.set_defaults(handler=_extract)

@@ -7,6 +7,7 @@
         question: What is the total amount paid?
         type: amount                           # text | date | amount | id
         aliases: [TOTAL, GRAND TOTAL]          # labels printed beside the value
+        review_below: 0.9                      # optional: answers less confident need review
 
 Every error names the file, the field and the problem. The content hash of the template
 set (all files, canonicalised) is part of every result's identity, so editing a question
@@ -29,7 +30,7 @@ from cropvlm.errors import TemplateError
 ANSWER_TYPES = ("text", "date", "amount", "id")
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _TOP_KEYS = {"name", "version", "description", "fields"}
-_FIELD_KEYS = {"field", "question", "type", "aliases"}
+_FIELD_KEYS = {"field", "question", "type", "aliases", "review_below"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class FieldSpec:
     question: str  # asked verbatim (case kept, unlike the paper's public code)
     type: str = "text"  # one of ANSWER_TYPES: decides parsing and normalisation
     aliases: tuple[str, ...] = ()  # labels printed beside the value, stripped from answers
+    # Answers with a lower confidence are flagged `needs_review` (None: the run's setting).
+    # Not part of the content hash: it changes no answer, only which ones a person checks.
+    review_below: float | None = None
 
 
 @dataclass(frozen=True)
@@ -140,12 +144,18 @@ def _parse_field(raw: object, source: str, index: int) -> FieldSpec:
     aliases = raw.get("aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
         raise TemplateError(f"{where}: 'aliases' must be a list of non-empty strings")
-    return FieldSpec(name, question.strip(), answer_type, tuple(a.strip() for a in aliases))
+    review_below = raw.get("review_below")
+    if review_below is not None and (isinstance(review_below, bool) or not isinstance(review_below, int | float)
+                                     or not 0 <= review_below <= 1):
+        raise TemplateError(f"{where}: 'review_below' must be a confidence between 0 and 1, got {review_below!r}")
+    return FieldSpec(name, question.strip(), answer_type, tuple(a.strip() for a in aliases),
+                     None if review_below is None else float(review_below))
 
 
 def _canonical_json(templates: Sequence[Template]) -> str:
     payload = [
-        {"name": t.name, "version": t.version, "fields": [asdict(f) for f in t.fields]}
+        {"name": t.name, "version": t.version,
+         "fields": [{k: v for k, v in asdict(f).items() if k != "review_below"} for f in t.fields]}
         for t in templates
     ]
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

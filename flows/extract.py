@@ -44,6 +44,7 @@ def extract(
     max_pages: int = DEFAULT.max_pages,
     max_pixels: int = DEFAULT.max_pixels,
     batch_documents: int = DEFAULT.batch_documents,
+    review_below: float = DEFAULT.review_below,
     database_url: str | None = DEFAULT.database_url,
     artifacts_uri: str | None = DEFAULT.artifacts_uri,
     gpu_limit: str | None = DEFAULT.gpu_limit,
@@ -61,7 +62,8 @@ def extract(
         params.database_url, flow_run_id=str(flow_run.id) if flow_run.id else None, source=params.source,
         templates=template_set, policy=models.policy_version, reader=models.reader_version,
         parameters={"policy_spec": params.policy, "policy_resolved": models.policy, "reader_spec": params.reader,
-                    **params.model_dump(include={"dpi", "max_pages", "max_pixels", "batch_documents", "templates"}),
+                    **params.model_dump(include={"dpi", "max_pages", "max_pixels", "batch_documents", "templates",
+                                                  "review_below"}),
                     "gpu_limit": gpu_limit},
     )
     job = ExtractJob(run_id, params, template_set, models)

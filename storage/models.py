@@ -28,11 +28,12 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-RUN_STATUSES = ("running", "completed", "completed_with_failures", "failed")
-RUN_DOCUMENT_STATUSES = ("extracted", "skipped", "failed")
+RUN_STATUSES = ("running", "completed", "completed_with_failures", "failed", "crashed", "interrupted")
+RUN_DOCUMENT_STATUSES = ("extracted", "empty", "skipped", "failed")
 SPLITS = ("train", "heldout")
 POLICY_STATUSES = ("candidate", "promoted", "rejected", "retired")
 TRAINING_STATUSES = ("running", "completed", "failed")
+ROLES = ("policy", "answer_head")  # what a registered version is: promoted one per role
 
 
 def utcnow() -> datetime:
@@ -191,6 +192,8 @@ class Answer(Base):
         sa.Text
     )  # normalised by answer type; NULL if unparseable
     confidence: Mapped[float]
+    # Below the field's review threshold (template or settings) when written, or empty.
+    needs_review: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     is_best: Mapped[bool]  # the page chosen for this field in a multi-page document
     # Crop in percent of page width/height (0-100); all NULL = the reader saw the whole page.
     crop_x1: Mapped[float | None]
@@ -286,14 +289,15 @@ class TrainingRun(Base):
 
 
 class PolicyVersion(Base):
-    """A trained crop policy; at most one is 'promoted' (the one extraction uses)."""
+    """A trained model version: a crop policy or an OCR answer head (`role`). At most one per
+    role is 'promoted': the one extraction uses."""
 
     __tablename__ = "policy_versions"
     __table_args__ = (
         _status_check("status", POLICY_STATUSES, "status"),
         sa.Index(
             "uq_policy_versions_promoted",
-            "status",
+            "role",
             unique=True,
             postgresql_where=sa.text("status = 'promoted'"),
             sqlite_where=sa.text("status = 'promoted'"),
@@ -302,7 +306,8 @@ class PolicyVersion(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[str] = mapped_column(sa.String, unique=True)  # e.g. "heatmap@1a2b3c4d"
-    kind: Mapped[str] = mapped_column(sa.String)  # e.g. "heatmap", "hf-lora"
+    kind: Mapped[str] = mapped_column(sa.String)  # e.g. "heatmap", "hf-lora", "lightgbm"
+    role: Mapped[str] = mapped_column(sa.String, default="policy", server_default="policy")  # ROLES
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("policy_versions.id"))
     status: Mapped[str] = mapped_column(sa.String)
     artifact_uri: Mapped[str] = mapped_column(sa.Text)

@@ -1,5 +1,6 @@
-"""Policy registry and training runs: which crop policy versions exist, which one is promoted,
-and where a training run can resume from.
+"""Model registry and training runs: which trained versions exist (crop policies and OCR answer
+heads, told apart by `role`), which one of each role is promoted, and where a training run
+can resume from.
 
     with Session.begin() as session:
         run_id = start_training_run(session, config=cfg, config_hash=h, flow_run_id=...)
@@ -11,8 +12,8 @@ and where a training run can resume from.
 
 Statuses: candidate -> promoted -> retired (when another is promoted), candidate -> rejected.
 A retired version can be promoted again (a rollback); a rejected one cannot. At most one
-version is promoted: promote() retires the previous one in the same transaction, and a
-partial unique index refuses a second promoted row from a concurrent transaction.
+version per role is promoted: promote() retires the previous one of its role in the same
+transaction, and a partial unique index refuses a second promoted row from a concurrent one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from storage.errors import PolicyNotFoundError, PolicyStatusError
-from storage.models import TRAINING_STATUSES, PolicyVersion, TrainingRun, utcnow
+from storage.models import ROLES, TRAINING_STATUSES, PolicyVersion, TrainingRun, utcnow
 from storage.queries import _insert
 
 __all__ = [
@@ -52,6 +53,7 @@ class PolicyVersionInfo:
     id: int
     version: str
     kind: str
+    role: str
     parent_version: str | None
     status: str
     artifact_uri: str
@@ -93,6 +95,7 @@ def register_candidate(
     parent_version: str | None = None,
     reader: str | None = None,
     training_run_id: int | None = None,
+    role: str = "policy",
 ) -> PolicyVersionInfo:
     """Record a new candidate version; the existing row if this version is already there.
 
@@ -101,18 +104,21 @@ def register_candidate(
     """
     if not version.strip():
         raise ValueError("version must be a non-empty string")
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     parent_id = None
     if parent_version is not None:
         parent_id = _row(session, parent_version).id
     stmt = _insert(session, PolicyVersion).values(
-        version=version, kind=kind, parent_id=parent_id, status="candidate",
+        version=version, kind=kind, role=role, parent_id=parent_id, status="candidate",
         artifact_uri=artifact_uri, config=config, metrics=metrics if metrics is not None else {},
         reader=reader, training_run_id=training_run_id, created_at=utcnow(),
     )
     # DO NOTHING, not a read-then-insert: a concurrent registration must not abort the caller.
     session.execute(stmt.on_conflict_do_nothing(index_elements=["version"]))
     info = get_version(session, version)
-    if (info.kind, info.artifact_uri, _canonical(info.config)) != (kind, artifact_uri, _canonical(config)):
+    if (info.kind, info.role, info.artifact_uri, _canonical(info.config)) != (kind, role, artifact_uri,
+                                                                           _canonical(config)):
         raise PolicyStatusError(
             f"policy version {version!r} is already registered with another kind, artifact "
             f"or config ({info.kind}, {info.artifact_uri}); give the new one another version"
@@ -121,7 +127,7 @@ def register_candidate(
 
 
 def promote(session: Session, version: str, *, note: str | None = None) -> PolicyVersionInfo:
-    """Make `version` the promoted policy; the previously promoted one becomes 'retired'."""
+    """Make `version` the promoted one of its role; the previously promoted one becomes 'retired'."""
     row = _row(session, version, lock=True)
     if row.status == "promoted":
         return get_version(session, version)
@@ -131,7 +137,7 @@ def promote(session: Session, version: str, *, note: str | None = None) -> Polic
     # Retire first: the partial unique index allows one promoted row at any moment.
     session.execute(
         sa.update(PolicyVersion)
-        .where(PolicyVersion.status == "promoted")
+        .where(PolicyVersion.status == "promoted", PolicyVersion.role == row.role)
         .values(status="retired", decided_at=now),
         execution_options={"synchronize_session": False},
     )
@@ -151,9 +157,9 @@ def reject(session: Session, version: str, *, note: str) -> PolicyVersionInfo:
     return get_version(session, version)
 
 
-def promoted(session: Session) -> PolicyVersionInfo | None:
-    """The promoted version, or None while there is none."""
-    rows = _select_versions(session, PolicyVersion.status == "promoted")
+def promoted(session: Session, role: str = "policy") -> PolicyVersionInfo | None:
+    """The promoted version of `role`, or None while there is none."""
+    rows = _select_versions(session, (PolicyVersion.status == "promoted") & (PolicyVersion.role == role))
     return rows[0] if rows else None
 
 
@@ -190,7 +196,7 @@ def _set_status(session: Session, version_id: int, status: str, now: datetime, n
 
 
 def _row(session: Session, version: str, *, lock: bool = False):
-    query = sa.select(PolicyVersion.id, PolicyVersion.status).where(PolicyVersion.version == version)
+    query = sa.select(PolicyVersion.id, PolicyVersion.status, PolicyVersion.role).where(PolicyVersion.version == version)
     if lock:  # Postgres: concurrent promote/reject of one version wait for each other
         query = query.with_for_update()
     row = session.execute(query).first()

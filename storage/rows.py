@@ -35,6 +35,7 @@ class AnswerRow:
     policy_output: str | None = None  # raw policy text
     answer_source: str | None = None  # e.g. "crop", "page"
     latency_ms: float | None = None
+    needs_review: bool = False  # empty, or below the field's review threshold
 
     def __post_init__(self) -> None:
         if self.page_number < 1:

@@ -18,7 +18,11 @@ Columns (both views):
     answer           the reader's answer text, as produced
     value            the answer normalised for the field's type (text, date, amount, id) by
                      the core's normaliser; NULL when it did not parse
-    confidence       the reader's confidence in the answer, 0-1
+    confidence       the reader's confidence in the answer, 0-1 (with a trained answer head:
+                     the probability that the answer is right, calibrated on held-out pages)
+    needs_review     true when the answer is empty or its confidence was below the field's
+                     review threshold when it was written (template `review_below`, else
+                     CROPVLM_REVIEW_BELOW)
     page_number      page the answer came from, 1-based
     is_best          true on the page chosen for this field (always true in document_fields)
     crop_x1, crop_y1, crop_x2, crop_y2
@@ -55,6 +59,7 @@ SELECT
     a.answer AS answer,
     a.value AS value,
     a.confidence AS confidence,
+    a.needs_review AS needs_review,
     a.page_number AS page_number,
     a.is_best AS is_best,
     a.crop_x1 AS crop_x1,
@@ -94,6 +99,7 @@ def _view(name: str) -> sa.TableClause:
         sa.column("answer", sa.Text),
         sa.column("value", sa.Text),
         sa.column("confidence", sa.Float),
+        sa.column("needs_review", sa.Boolean),
         sa.column("page_number", sa.Integer),
         sa.column("is_best", sa.Boolean),
         sa.column("crop_x1", sa.Float),

@@ -41,6 +41,7 @@ def test_content_hash_changes_with_the_content_not_the_formatting(tmp_path):
         ("name: t\nversion: 1\nfields:\n  - {field: x, question: q, alias: [A]}\n", "field 'x': unknown keys ['alias']"),
         ("name: t\nversion: 1\nfields:\n  - {field: x, question: q}\n  - {field: x, question: r}\n", "field 'x' is defined more than once"),
         ("name: t\nversion: 1\nfields: [\n", "not valid YAML"),
+        ("name: t\nversion: 1\nfields:\n  - {field: x, question: q, review_below: 2}\n", "'review_below' must be a confidence"),
     ],
 )
 def test_errors_name_the_file_the_field_and_the_problem(tmp_path, body, message):

@@ -246,3 +246,31 @@ def test_each_document_row_is_written_once_with_its_page_count(tmp_path, db_url,
         pages = dict(connection.execute(text("SELECT uri, page_count FROM documents")).all())
     engine.dispose()
     assert {Path(uri).name: count for uri, count in pages.items()} == {name: 1 for name in good_documents()}
+
+
+def test_needs_review_follows_the_templates_threshold_then_the_runs(tmp_path, db_url, monkeypatch):
+    source = write_folder(tmp_path / "docs", {"a.png": next(iter(good_documents().values()))})
+    template = tmp_path / "receipt.yaml"
+    template.write_text((REPO / "templates/receipt.yaml").read_text().replace(
+        "    type: amount\n", "    type: amount\n    review_below: 0.8\n"))
+    job = make_job(tmp_path, db_url, source)
+    job = ExtractJob(job.run_id, job.params.model_copy(update={"review_below": 0.5}),
+                     load_template_set([template]), job.models)
+    assert job.templates.content_hash == load_template_set([REPO / "templates/receipt.yaml"]).content_hash
+    given = {"company": ("ACME", 0.4), "date": ("", 0.99), "address": ("1 Main St", 0.7), "total": ("9.00", 0.7)}
+
+    class FixedReader:
+        version = "fixed"
+
+        def answer(self, requests):
+            return [Answer(given[r.spec.field][0], None, given[r.spec.field][1]) for r in requests]
+
+    monkeypatch.setattr(extraction, "get_reader", lambda spec: FixedReader())
+    extract_documents(job, ["a.png"])
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        flags = dict(connection.execute(text("SELECT field, needs_review FROM document_fields")).all())
+    engine.dispose()
+    # company below the run's 0.5, date empty, total below its template's 0.8; address passes
+    assert {field: bool(flag) for field, flag in flags.items()} == {
+        "company": True, "date": True, "address": False, "total": True}

@@ -52,6 +52,7 @@ def _answer(page: int, field: str, *, best: bool, crop: bool = True) -> AnswerRo
         answer=f"{field} on p{page}",
         value=f"{field}{page}",
         confidence=0.5 + 0.1 * page,
+        needs_review=page == 1,  # as if the review threshold were 0.65
         is_best=best,
         page_width=1000,
         page_height=2000,
@@ -144,6 +145,7 @@ def test_extraction_round_trip_through_views(sessions):
             "answer": "total on p2",
             "value": "total2",
             "confidence": pytest.approx(0.7),
+            "needs_review": False,
             "page_number": 2,
             "is_best": True,
             "crop_x1": 10.0,
@@ -161,6 +163,7 @@ def test_extraction_round_trip_through_views(sessions):
         assert datetime.fromisoformat(best_total["extracted_at"]).tzinfo == UTC
         json.dumps(rows)  # ready for a Prefect table artifact
         assert rows[0]["crop_x1"] is None and rows[0]["is_best"] is True  # whole page
+        assert [r["needs_review"] for r in rows] == [True, False, True, False]
         assert queries.run_fields(s, run_id, limit=1) == rows[:1]
 
         best = (
@@ -334,7 +337,7 @@ def test_failures_and_run_summary(sessions):
     finished, started = (datetime.fromisoformat(summary[k]) for k in ("finished_at", "started_at"))
     assert finished.tzinfo == UTC and finished >= started
     json.dumps(summary)
-    assert summary["documents_by_status"] == {"extracted": 0, "skipped": 1, "failed": 1}
+    assert summary["documents_by_status"] == {"extracted": 0, "empty": 0, "skipped": 1, "failed": 1}
     assert summary["failures"] == [
         {"uri": "s3://b/in/bad.pdf", "error": "DocumentError: encrypted PDF"}
     ]

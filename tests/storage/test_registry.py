@@ -82,6 +82,27 @@ def test_the_database_refuses_a_second_promoted_version(sessions):
                         .values(status="promoted"))
 
 
+def test_each_role_has_its_own_promoted_version(sessions):
+    with sessions.begin() as session:
+        _register(session, "heatmap@1")
+        for version in ("head#1", "head#2"):
+            registry.register_candidate(session, version=version, kind="lightgbm", role="answer_head",
+                                        artifact_uri=f"s3://b/heads/{version}", config={})
+        registry.promote(session, "heatmap@1")
+        registry.promote(session, "head#1")
+        registry.promote(session, "head#2")  # retires head#1, not the policy
+        assert registry.promoted(session).version == "heatmap@1"
+        assert registry.promoted(session, role="answer_head").version == "head#2"
+        assert registry.get_version(session, "head#1").status == "retired"
+        with pytest.raises(ValueError, match="role"):
+            registry.register_candidate(session, version="x", kind="k", role="reader", artifact_uri="u", config={})
+        with pytest.raises(PolicyStatusError, match="already registered"):  # same version, other role
+            registry.register_candidate(session, version="heatmap@1", kind="heatmap", role="answer_head",
+                                        artifact_uri="s3://b/policies/heatmap@1", config={"lr": 1e-4, "steps": [1, 2]})
+    with pytest.raises(sa.exc.IntegrityError), sessions.begin() as session:
+        session.execute(sa.update(PolicyVersion).where(PolicyVersion.version == "head#1").values(status="promoted"))
+
+
 def test_reject_and_refused_status_changes(sessions):
     with sessions.begin() as session:
         _register(session, "heatmap@1")
