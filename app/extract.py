@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from app.params import ExtractParams
-from app.resources import get_policy, get_reader, get_session_factory, get_store, resolve_policy
+from app.resources import get_policy, get_reader, get_session_factory, get_store, resolve_policy, resolve_reader
 from cropvlm.crops import encode_thumbnail
 from cropvlm.errors import DocumentError
 from cropvlm.pipeline import FieldResult, PageRef, crop_then_answer
@@ -41,14 +41,16 @@ class Models:
 
     policy: str  # spec, `promoted` resolved, e.g. "heatmap:/tmp/cropvlm-policies/1a2b"
     policy_version: str
-    reader: str  # spec, e.g. "ocr:rapidocr@768"
+    reader: str  # spec, the promoted answer head resolved, e.g. "ocr:rapidocr@768+head=/tmp/cropvlm-models/3c4d"
     reader_version: str
 
 
 def resolve_models(params: ExtractParams) -> Models:
-    """`promoted` -> the registry's promoted version; both models loaded (once per worker)."""
+    """`promoted` -> the registry's promoted policy, an OCR reader with the promoted answer head
+    trained for it; both models loaded (once per worker)."""
     policy = resolve_policy(params.policy, params.database_url)
-    return Models(policy, get_policy(policy).version, params.reader, get_reader(params.reader).version)
+    reader = resolve_reader(params.reader, params.database_url)
+    return Models(policy, get_policy(policy).version, reader, get_reader(reader).version)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from cropvlm.training.loop import TrainConfig
 
 PROMOTED = "promoted"  # policy spec: the registry's promoted version
+# RetrainParams fields of the answer head alone: a policy training run resumes regardless of them
+HEAD_SETTINGS = ("train_policy", "answer_head", "head_min_documents", "templates")
 Init = Literal["promoted", "scratch"]
 
 Dpi = Annotated[int, Field(description="PDF rendering resolution")]
@@ -118,6 +120,13 @@ class RetrainParams(_Params):
     workdir: str | None = Field(None, description="local scratch folder (unset: a temporary one)")
     gpu_limit: GpuLimit = "gpu"
     export_to: str | None = Field(None, description="also copy the candidate's files here")
+    train_policy: bool = Field(True, description="train and judge a crop policy candidate")
+    answer_head: bool = Field(True, description=(
+        "also fit the OCR judge's answer head on the labels' train split and promote it if it wins on the "
+        "held-out split"))
+    head_min_documents: int = Field(10, ge=2, description="fewer labelled training documents: no answer head")
+    templates: list[str] = Field(["templates/receipt.yaml"], description=(
+        "question templates giving the answer head each field's type and aliases, as extraction uses them"))
 
     @field_validator("train")
     @classmethod
@@ -140,8 +149,10 @@ class RetrainParams(_Params):
             raise TrainingError(f"grounding must be one of {list(OCR_ENGINES)} or None, got {self.grounding!r}")
         if self.size_shift is not None and not 0 <= self.size_shift <= 4:
             raise TrainingError(f"size_shift must be 0-4 size bins (each ~1.3x the side), got {self.size_shift}")
-        if not self.use_labels and not self.synthetic_documents:
+        if self.train_policy and not self.use_labels and not self.synthetic_documents:
             raise TrainingError("nothing to train on: no synthetic documents and labels are off")
+        if not self.train_policy and not (self.answer_head and self.use_labels):
+            raise TrainingError("nothing to do: no policy training and no answer head from the labels")
         return self
 
     def train_config(self) -> TrainConfig:
@@ -151,7 +162,8 @@ class RetrainParams(_Params):
 
     def settings(self) -> dict:
         """What decides the result (not where it is stored or run): hashed to find a run to resume."""
-        return self.model_dump(exclude={"database_url", "artifacts_uri", "workdir", "gpu_limit", "export_to"})
+        return self.model_dump(exclude={"database_url", "artifacts_uri", "workdir", "gpu_limit", "export_to",
+                                        *HEAD_SETTINGS})
 
 
 def defaults(model: type[BaseModel]) -> SimpleNamespace:

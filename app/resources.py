@@ -1,5 +1,6 @@
 """Per-worker resources, created once per process and reused by every task call: models by
-spec string, session factories by database URL, object stores by URI.
+spec string (the registry's promoted ones fetched once), session factories by database URL,
+object stores by URI.
 
 Models are the expensive part: loading them per task would dominate a run.
 """
@@ -38,15 +39,36 @@ def resolve_policy(spec: str, database_url: str) -> str:
         current = registry.promoted(session)
     if current is None:
         return DEFAULT_POLICY
-    return f"heatmap:{_fetch_policy(current.version, current.artifact_uri)}"
+    return f"heatmap:{_fetch(current.version, current.artifact_uri, 'policy.onnx')}"
 
 
-def _fetch_policy(version: str, artifact_uri: str) -> Path:
+def resolve_reader(spec: str, database_url: str) -> str:
+    """A plain OCR reader spec gets the registry's promoted answer head when that head was
+    trained for this very reader (`ocr:ENGINE@BUDGET+head=<local folder>`); other specs,
+    `+head=FOLDER` and `+head=none`, and a spec no head was trained for stay as they are."""
+    from storage import registry
+
+    if not spec.strip().startswith("ocr:") or "+" in spec:
+        return spec
+    with get_session_factory(database_url).begin() as session:
+        head = registry.promoted(session, role="answer_head")
+    if head is None or head.reader != spec.strip():
+        return spec
+    return f"{spec.strip()}+head={fetch_head(head.version, head.artifact_uri)}"
+
+
+def fetch_head(version: str, artifact_uri: str) -> Path:
+    """A registered answer head's folder, downloaded once per worker."""
+    return _fetch(version, artifact_uri, "config.json")
+
+
+def _fetch(version: str, artifact_uri: str, marker: str) -> Path:
+    """The artifact folder of a registered version in a local cache keyed by its version."""
     from storage.folders import download_folder
 
-    folder = Path(tempfile.gettempdir()) / "cropvlm-policies" / hashlib.sha256(version.encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / "cropvlm-models" / hashlib.sha256(version.encode()).hexdigest()[:16]
     with _lock:
-        if not (folder / "policy.onnx").is_file():
+        if not (folder / marker).is_file():
             folder.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=folder.parent))  # complete before it is visible
             download_folder(artifact_uri, staging)

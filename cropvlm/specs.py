@@ -5,7 +5,8 @@
             heatmap:FOLDER           a heatmap policy folder (policy.onnx + config.json)
             hf:MODEL[@RESOLUTION][?adapter=PATH&batch_size=N...]   (cropvlm/hf/specs.py)
     reader: ocr:ENGINE[@BUDGET][+head=FOLDER]   (ENGINE rapidocr|rapidocr-spaced|tesseract; BUDGET
-                                  pixels or "full"; +head=FOLDER: answers chosen by a trained answer head)
+                                  pixels or "full"; +head=FOLDER: answers chosen by a trained answer head;
+                                  +head=none: the rules, even where extraction would use a promoted head)
             hf:MODEL[@RESOLUTION][?batch_size=N...]
             openai:MODEL[@MAX_SIDE|full]   (any OpenAI-compatible chat API: OPENAI_BASE_URL,
                                             OPENAI_API_KEY from the environment)
@@ -23,6 +24,7 @@ DEFAULT_POLICY = "full"
 # RapidOCR with its dropped word spaces put back: 0 answers lost against plain RapidOCR in
 # 1,200 compared (reports/spaced_reader/README.md).
 DEFAULT_READER = "ocr:rapidocr-spaced@768"
+NO_HEAD = "none"  # `+head=none`: no answer head
 BUNDLED_POLICY = Path(__file__).resolve().parent / "heatmap" / "default_policy"
 
 
@@ -79,9 +81,10 @@ def build_reader(spec: str) -> Reader:
             if name != "head" or not folder:
                 raise SpecError(f"bad reader option {'+' + head_spec!r} in {spec!r}: use +head=FOLDER, a head "
                                 "folder written by `cropvlm train-head`")
-            from cropvlm.answer_head.model import AnswerHead
+            if folder != NO_HEAD:
+                from cropvlm.answer_head.model import AnswerHead
 
-            head = AnswerHead.load(folder)
+                head = AnswerHead.load(folder)
         return OcrReader(engine=engine, budget=budget, head=head)
     if kind == "hf":
         from cropvlm.hf.specs import build_reader as build_hf_reader

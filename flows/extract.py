@@ -62,6 +62,7 @@ def extract(
         params.database_url, flow_run_id=str(flow_run.id) if flow_run.id else None, source=params.source,
         templates=template_set, policy=models.policy_version, reader=models.reader_version,
         parameters={"policy_spec": params.policy, "policy_resolved": models.policy, "reader_spec": params.reader,
+                    "reader_resolved": models.reader,
                     **params.model_dump(include={"dpi", "max_pages", "max_pixels", "batch_documents", "templates",
                                                   "review_below"}),
                     "gpu_limit": gpu_limit},

@@ -14,6 +14,7 @@ from prefect.artifacts import update_progress_artifact
 
 from app.params import RetrainParams
 from app.retrain import decide, train_candidate
+from app.retrain_head import decide_head, fit_head_candidate
 from cropvlm.training.loop import progress_line
 from tasks.device import GPU_TAG, model_slot
 
@@ -40,3 +41,14 @@ def train_candidate_task(params: RetrainParams, *, flow_run_id: str | None, gpu_
 def decide_task(params: RetrainParams, candidate: dict, *, gpu_limit: str | None) -> dict:
     with model_slot(gpu_limit)():
         return decide(params, candidate)
+
+
+# The answer head's steps are OCR on the CPU and a few seconds of LightGBM: no device slot.
+@task
+def fit_head_task(params: RetrainParams) -> dict:
+    return fit_head_candidate(params)
+
+
+@task
+def decide_head_task(params: RetrainParams, candidate: dict) -> dict:
+    return decide_head(params, candidate)

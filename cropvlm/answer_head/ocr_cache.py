@@ -33,7 +33,12 @@ def cache_key(data: bytes, engine: str, budget: int | None, dpi: int) -> str:
 def read_document(path: str | Path, engine: str = "rapidocr-spaced", budget: int | None = 768,
                   cache: str | Path | None = None, render: RenderConfig = RenderConfig()) -> list[PageOcr]:
     """Every page of the document at `path` read whole at `budget` (long side, pixels)."""
-    data = Path(path).read_bytes()
+    return read_bytes(Path(path).read_bytes(), engine, budget, cache, render)
+
+
+def read_bytes(data: bytes, engine: str = "rapidocr-spaced", budget: int | None = 768,
+               cache: str | Path | None = None, render: RenderConfig = RenderConfig()) -> list[PageOcr]:
+    """`read_document` of a document's bytes."""
     target = cache_path(cache, data, engine, budget, render) if cache else None
     if target is not None and target.exists():
         return _load(target)

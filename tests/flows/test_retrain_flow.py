@@ -144,7 +144,7 @@ def test_nothing_to_train_on_is_a_clear_error(tmp_path):
     assert promoted(db_url) is None
 
 
-def _customer_labels(db_url, folder, count: int) -> int:
+def _customer_labels(db_url, folder, count: int, seed: int = 11, heldout_percent: int = 0) -> int:
     """`count` documents as a customer would have them (extracted, then reviewed): files,
     `documents` rows, and labels imported from answers alone (no boxes). Returns labels."""
     import hashlib
@@ -154,7 +154,7 @@ def _customer_labels(db_url, folder, count: int) -> int:
     from storage import queries
     from storage.labels import import_labels
 
-    write_dataset(folder, count, seed=11)
+    write_dataset(folder, count, seed=seed)
     label_set = load_labels(folder)
     with get_session_factory(db_url).begin() as session:
         ids = {}
@@ -164,7 +164,7 @@ def _customer_labels(db_url, folder, count: int) -> int:
                                                 uri=str(folder / name), media_type="application/octet-stream",
                                                 size_bytes=len(data), page_count=1)
         labels = [dataclasses.replace(label, page=None, box=None) for label in label_set.labels]
-        import_labels(session, labels, resolve_document=ids.get, source="review", heldout_percent=0)
+        import_labels(session, labels, resolve_document=ids.get, source="review", heldout_percent=heldout_percent)
     return len(labels)
 
 
@@ -184,3 +184,40 @@ def test_reviewed_answers_without_boxes_are_grounded_for_the_warm_start(db_url, 
     assert grounding["grounded"] >= labelled // 2, grounding
     curves = json.loads((tmp_path / "w1" / "candidate" / "curves.json").read_text())
     assert [p["step"] for p in curves["sft"]] == [0, 1, 2, 3]  # the warm start ran on grounded boxes
+
+
+@pytest.mark.slow
+def test_the_answer_head_learns_from_reviewed_answers_and_extraction_uses_it(db_url, tmp_path):
+    from app.extract import resolve_models
+    from app.params import ExtractParams
+
+    judge = "ocr:rapidocr@512"
+    head_only = dict(judge=judge, train_policy=False, synthetic_documents=0, use_labels=True,
+                     workdir=str(tmp_path / "work"))
+    _customer_labels(db_url, tmp_path / "few", 3)
+    skipped = run(db_url, tmp_path, **head_only)["answer_head"]
+    assert skipped["decision"] == "skipped" and "3 labelled training documents" in skipped["note"]
+
+    _customer_labels(db_url, tmp_path / "train", 9, seed=21)
+    _customer_labels(db_url, tmp_path / "heldout", 4, seed=31, heldout_percent=100)
+    first = run(db_url, tmp_path, margin=-1.0, **head_only)["answer_head"]
+    assert first["decision"] == "promoted", first
+    assert set(first["heldout"]) == {"candidate", "rules"} and first["heldout"]["candidate"]["n"] == 16
+    assert 0 <= first["heldout"]["candidate"]["ece"] <= 1
+    with get_session_factory(db_url).begin() as session:
+        head = registry.promoted(session, role="answer_head")
+        assert registry.promoted(session) is None  # no crop policy was touched
+    assert head.version == first["version"] and head.reader == judge and head.metrics["train_documents"] == 12
+
+    # extraction with the head's reader answers through the promoted head; other readers do not
+    params = ExtractParams(source=str(tmp_path), reader=judge, database_url=db_url)
+    assert resolve_models(params).reader_version == f"{judge}+{head.version}"
+    for other in ("ocr:rapidocr@768", f"{judge}+head=none"):
+        assert resolve_models(params.model_copy(update={"reader": other})).reader_version == other.split("+")[0]
+
+    # new labels, a candidate that cannot clear the margin: rejected, the promoted head stays
+    _customer_labels(db_url, tmp_path / "more", 2, seed=41)
+    second = run(db_url, tmp_path, margin=1.0, **head_only)["answer_head"]
+    assert second["decision"] == "rejected" and set(second["heldout"]) == {"candidate", "rules", "promoted"}
+    with get_session_factory(db_url).begin() as session:
+        assert registry.promoted(session, role="answer_head").version == first["version"]
