@@ -1,9 +1,9 @@
 """`AnswerHead`: gradient-boosted trees (LightGBM) that score answer candidates.
 
-One booster per answer type (text, date, amount, id) scores each candidate: the
-probability that it is the right answer. The best candidate is the answer; its score,
-mapped through an isotonic calibration fitted on held-out documents, is the answer's
-confidence (the probability that it is right).
+One booster per answer type (text, date, amount, id) scores each candidate (a ranking
+score: higher is likelier the answer). The best candidate is the answer; its score, mapped
+through an isotonic calibration fitted on held-out documents, is the answer's confidence
+(the probability that it is right).
 
 A head is a folder: `config.json` (format, feature names, boosters, calibration, how it
 was trained) beside one LightGBM text model per type. Anything missing, corrupt or built
@@ -22,7 +22,7 @@ import numpy as np
 from cropvlm.answer_head.examples import FieldCandidates, all_feature_names
 from cropvlm.errors import ReaderError
 
-FORMAT = 1
+FORMAT = 2  # 2: ranking scores (1: probabilities)
 CONFIG = "config.json"
 TYPES = ("text", "date", "amount", "id")
 
@@ -34,20 +34,21 @@ class HeadError(ReaderError):
 @dataclass(frozen=True)
 class Pick:
     index: int  # into FieldCandidates.candidates; -1 = no candidate
-    score: float  # the booster's probability for it
+    score: float  # the booster's ranking score for it
     confidence: float  # calibrated: the probability that the answer is right
 
 
 @dataclass
 class Calibration:
-    """Isotonic map from a booster score to P(answer right): x ascending, y non-decreasing."""
+    """Isotonic map from a booster score to P(answer right): x ascending, y non-decreasing.
+    Without points (too few picks to fit one) a logistic squash: a score in [0, 1], uncalibrated."""
 
     x: list[float]
     y: list[float]
 
     def __call__(self, score: float) -> float:
         if not self.x:
-            return float(score)
+            return float(1.0 / (1.0 + np.exp(-score)))
         return float(np.interp(score, self.x, self.y))
 
 
