@@ -1,6 +1,7 @@
 """`cropvlm` command line.
 
     cropvlm extract SOURCE --templates templates/receipt.yaml [--policy full] [--reader ocr:rapidocr-spaced@768]
+    cropvlm export --out results.xlsx [--run N] [--source PREFIX] [--since DATE] [--until DATE]   (cli/export.py)
     cropvlm db upgrade
     cropvlm demo
     cropvlm evaluate FOLDER|--synthetic N [--templates YAML] [--limit N] [--out DIR] [--readers SPEC ...] [--policies SPEC ...]
@@ -67,8 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                 templates={"metavar": "YAML"}, out={"metavar": "DIR"})
     evaluate.set_defaults(handler=_evaluate)
 
-    from cli import head, labels, policies, retrain  # light modules: storage is imported when a command runs
+    from cli import export, head, labels, policies, retrain  # light modules: storage is imported when a command runs
 
+    export.add_commands(commands)
     head.add_commands(commands)
     labels.add_commands(commands)
     policies.add_commands(commands)
