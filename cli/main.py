@@ -116,11 +116,13 @@ def print_summary(summary: dict) -> None:
     print(
         f"\nrun {summary['id']} {summary['status']}: {summary['documents_total']} documents, "
         f"{summary['documents_extracted']} extracted, {summary['documents_skipped']} skipped, "
-        f"{summary['documents_failed']} failed; {summary['pages_processed']} pages, "
-        f"{summary['answers_written']} answers in {summary['wall_seconds']:.1f} s"
+        f"{summary['documents_failed']} failed, {summary['documents_by_status']['empty']} empty; "
+        f"{summary['pages_processed']} pages, {summary['answers_written']} answers in {summary['wall_seconds']:.1f} s"
     )
     for failure in summary.get("failures", []):
         print(f"  FAILED {failure['uri']}: {failure['error']}")
+    for empty in summary.get("empty", []):  # a warning: saved, not a failure (exit status 0)
+        print(f"  EMPTY {empty['uri']}: {empty['error']}")
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
