@@ -5,18 +5,16 @@ in for OCR so the flow runs in seconds."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-from PIL import Image
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
 
 from app import extract as extraction
 from cropvlm.readers.base import Answer
 from flows.extract import extract
-from tests.flows.documents import bad_documents, good_documents, write_folder
+from tests.flows.documents import bad_documents, blank_documents, good_documents, write_folder
 from tests.flows.test_extract_flow import RECEIPT, query
 
 # field -> (answer, confidence) on a page with anything on it; a white page gets no answers
@@ -32,15 +30,9 @@ class RuleReader:
                 for r, white in zip(requests, blank)]
 
 
-def white_png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (600, 800), "white").save(out, format="PNG")
-    return out.getvalue()
-
-
 def run_flow(tmp_path, db_url, monkeypatch):
     monkeypatch.setattr(extraction, "get_reader", lambda spec: RuleReader())
-    docs = {"a-receipt.png": good_documents()["scan-named-as.pdf"], "blank.png": white_png(),
+    docs = {"a-receipt.png": good_documents()["scan-named-as.pdf"], "blank.png": blank_documents()["blank.png"],
             "bad/corrupt.pdf": bad_documents()["bad/corrupt.pdf"]}
     source = write_folder(tmp_path / "docs", docs)
     return extract(source=str(source), templates=[RECEIPT], policy="full", reader="rule", database_url=db_url,
