@@ -62,9 +62,11 @@ def answer_cell(document: DocumentRow, field: str) -> str:
 def summary_markdown(summary: dict, database_url: str) -> str:
     by_status, parameters = summary["documents_by_status"], summary["parameters"]
     code = "`{}`".format  # in code spans: "oracle@0.04" is no mail link
-    policy = code(parameters.get("policy_spec", summary["policy"]))
-    if summary["policy"] != parameters.get("policy_spec"):
-        policy += f" → {code(summary['policy'])}"
+
+    def resolved(role: str) -> str:  # "`promoted` → `heatmap@1a2b`": the spec, then the version it named
+        spec, version = parameters.get(f"{role}_spec", summary[role]), summary[role]
+        return code(spec) if spec == version else f"{code(spec)} → {code(version)}"
+
     rows = [
         ("extracted", by_status["extracted"]),
         ("empty (no answer on any page)", f"{REVIEW} {by_status['empty']}" if by_status["empty"] else 0),
@@ -75,8 +77,8 @@ def summary_markdown(summary: dict, database_url: str) -> str:
         ("answers", summary["answers_written"]),
         ("seconds: wall / policy / reader",
          " / ".join(f"{summary[k] or 0:.1f}" for k in ("wall_seconds", "policy_seconds", "reader_seconds"))),
-        ("policy", policy),
-        ("reader", code(summary["reader"])),
+        ("policy", resolved("policy")),
+        ("reader", resolved("reader")),
         ("templates", ", ".join(code(t) for t in parameters.get("templates", []))),
         ("source", code(summary["source"])),
         ("database", code(mask_url(database_url))),

@@ -75,7 +75,7 @@ def test_artifacts_state_and_task_names_tell_the_runs_story(tmp_path, db_url, mo
     assert artifacts["extract-summary"].data.startswith(f"## Run {run_id}: completed with failures")
     assert status == "completed_with_failures"
     assert (shown["policy"], shown["reader"], shown["source"]) == (
-        "`full`", "`rule-reader`", f"`{tmp_path / 'docs'}`")
+        "`full`", "`rule` → `rule-reader`", f"`{tmp_path / 'docs'}`")
     assert shown["database"] == f"`{db_url}`"  # no password in these URLs; tests/app checks the masking
 
     # one row per document, a column per field, doubtful answers marked
