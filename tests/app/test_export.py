@@ -126,3 +126,12 @@ def test_the_command_writes_the_file_and_refuses_unknown_formats(tmp_path, db_ur
     assert main(["export", "--run", "999", "--out", str(tmp_path / "nothing.csv"), "--database-url", db_url]) == 0
     assert "no documents match" in capsys.readouterr().err
     assert list(pd.read_csv(tmp_path / "nothing.csv").columns) == ["document_uri", "document_sha256"]
+
+
+def test_a_local_source_selects_by_its_absolute_path(tmp_path, monkeypatch):
+    from cli.export import _uri_prefix
+
+    (tmp_path / "in").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert _uri_prefix("in") == _uri_prefix(f"file://{tmp_path}/in") == f"{tmp_path}/in/"  # not in2/
+    assert _uri_prefix("s3://b/in") == "s3://b/in"  # a key prefix, as S3 lists it
