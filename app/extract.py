@@ -33,6 +33,7 @@ from storage.errors import StorageError
 log = logging.getLogger(__name__)
 
 ModelSlot = Callable[[], AbstractContextManager]  # entered around each model call
+EMPTY_WARNING = "no answer on any page: blank or unreadable pages?"
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class ExtractJob:
 @dataclass
 class DocumentOutcome:
     uri: str
-    status: str  # extracted | skipped | failed
+    status: str  # extracted | empty | skipped | failed
     error: str | None = None
     pages: int = 0
     answers: int = 0
@@ -222,7 +223,11 @@ def _persist(job: ExtractJob, sessions, doc: _Pending, results: list[FieldResult
         )
         _record(sessions, job.run_id, done)
         return done
-    done = DocumentOutcome(doc.uri, "extracted", None, pages=len(doc.pages), answers=len(rows))
+    # No answer on any page (blank pages, a PDF cut short): saved all the same, so the document
+    # is not extracted again on every run, but flagged instead of passing for a success.
+    status = "extracted" if any(row.answer.strip() for row in rows) else "empty"
+    done = DocumentOutcome(doc.uri, status, None if status == "extracted" else EMPTY_WARNING, pages=len(doc.pages),
+                           answers=len(rows))
     done.seconds = time.perf_counter() - doc.started
     with sessions.begin() as session:
         try:

@@ -1,6 +1,7 @@
 """`cropvlm` command line.
 
     cropvlm extract SOURCE --templates templates/receipt.yaml [--policy full] [--reader ocr:rapidocr-spaced@768]
+    cropvlm export --out results.xlsx [--run N] [--source PREFIX] [--since DATE] [--until DATE]   (cli/export.py)
     cropvlm db upgrade
     cropvlm demo
     cropvlm evaluate FOLDER|--synthetic N [--templates YAML] [--limit N] [--out DIR] [--readers SPEC ...] [--policies SPEC ...]
@@ -9,8 +10,9 @@
     cropvlm train-head FOLDER ... | --synthetic N --out DIR [--heldout FOLDER]                  (cli/head.py)
     cropvlm retrain [--synthetic N] [--init scratch|promoted] [--judge SPEC] [--train JSON]       (cli/retrain.py)
 
-`extract` exits 0 when every document was extracted or skipped, 1 when any document failed
-(the failures are listed and recorded in `run_documents`), 2 when the run could not start.
+`extract` exits 0 when every document was extracted, empty or skipped, 1 when any document
+failed (the failures are listed and recorded in `run_documents`), 2 when the run could not
+start (EXTRACT_EPILOG).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -25,6 +28,17 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 from app.params import EvaluateParams, ExtractParams  # noqa: E402 - after the environment defaults above
 from cli.options import add_options, fields_from  # noqa: E402
 from cropvlm.errors import CropVLMError  # noqa: E402
+
+EXTRACT_EPILOG = """\
+exit status:
+  0  every document extracted, empty or skipped as done before (empty ones listed as EMPTY)
+  1  some documents failed (listed as FAILED, recorded in run_documents)
+  2  the run could not start: a mistake in the templates, a spec or the source (one line
+     each; --debug adds the traceback), or an unreachable database
+
+environment: DATABASE_URL (or --database-url), CROPVLM_ARTIFACTS_URI (or --artifacts-uri),
+AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for S3, PREFECT_API_URL for a
+Prefect server (unset: a temporary one in this process)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,12 +54,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cropvlm", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers()
 
-    extract = commands.add_parser("extract", help="extract fields from every document under SOURCE")
+    extract = commands.add_parser("extract", help="extract fields from every document under SOURCE",
+                                  epilog=EXTRACT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     extract.add_argument("source", help="s3://bucket/prefix or a local folder")
     add_options(extract, ExtractParams,
-                ["templates", "policy", "reader", "dpi", "max_pages", "batch_documents", "review_below"],
-                templates={"required": True, "metavar": "YAML"})
+                ["templates", "policy", "reader", "dpi", "max_pages", "batch_documents", "review_below",
+                 "artifacts_uri"],
+                templates={"required": True, "metavar": "YAML"}, artifacts_uri={"metavar": "URI"})
+    # Not a flow parameter: Prefect would store a password in it. It becomes DATABASE_URL for the run.
+    extract.add_argument("--database-url", dest="environment_database_url", metavar="URL",
+                         help="SQLAlchemy URL for this run (default: $DATABASE_URL, else sqlite:///.cropvlm/cropvlm.db)")
     extract.add_argument("--no-progress", action="store_true", help="no progress bar")
+    extract.add_argument("--debug", action="store_true", help="tracebacks with the error messages")
     extract.set_defaults(handler=_extract)
 
     db = commands.add_parser("db", help="database schema")
@@ -67,8 +87,9 @@ def _parser() -> argparse.ArgumentParser:
                 templates={"metavar": "YAML"}, out={"metavar": "DIR"})
     evaluate.set_defaults(handler=_evaluate)
 
-    from cli import head, labels, policies, retrain  # light modules: storage is imported when a command runs
+    from cli import export, head, labels, policies, retrain  # light modules: storage is imported when a command runs
 
+    export.add_commands(commands)
     head.add_commands(commands)
     labels.add_commands(commands)
     policies.add_commands(commands)
@@ -77,14 +98,42 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    summary = run_extract(**fields_from(args, ExtractParams), progress=not args.no_progress)
+    from unittest import mock
+
+    environment = {"DATABASE_URL": args.environment_database_url} if args.environment_database_url else {}
+    with mock.patch.dict(os.environ, environment):  # for this run only: main() may be called again
+        if _refused(args):
+            return 2
+        summary = run_extract(**fields_from(args, ExtractParams), progress=not args.no_progress, debug=args.debug)
     if summary is None:
         return 2
     print_summary(summary)
     return 1 if summary["documents_failed"] else 0
 
 
-def run_extract(source: str, templates: list[str], *, progress: bool = True, **parameters) -> dict | None:
+def _refused(args: argparse.Namespace) -> bool:
+    """Print each mistake that stops the run before it starts, one line each (--debug: and its
+    traceback); True if there was any."""
+    from pydantic import ValidationError
+
+    from app.preflight import Problem, check_extract
+
+    try:
+        params = ExtractParams(**fields_from(args, ExtractParams))
+    except ValidationError as exc:
+        problems = [Problem(f"--{str(error['loc'][0]).replace('_', '-')}: {error['msg']}" if error["loc"]
+                            else error["msg"], exc) for error in exc.errors()]
+    else:
+        problems = check_extract(params.source, params.templates, params.policy, params.reader)
+    for problem in problems:
+        print(f"cropvlm: cannot start: {problem.message}", file=sys.stderr)
+        if args.debug and problem.error is not None:
+            traceback.print_exception(problem.error)
+    return bool(problems)
+
+
+def run_extract(source: str, templates: list[str], *, progress: bool = True, debug: bool = False,
+                **parameters) -> dict | None:
     """Run the extract flow in-process (Prefect's ephemeral API unless PREFECT_API_URL is set)."""
     from storage.db import prepare_database
     from storage.errors import DatabaseUnavailableError, StorageError
@@ -103,6 +152,8 @@ def run_extract(source: str, templates: list[str], *, progress: bool = True, **p
         return extract_module.extract(source=source, templates=templates, **parameters)
     except (CropVLMError, StorageError, ValueError, OSError) as exc:
         print(f"cropvlm: run failed: {exc}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
         return None
     finally:
         if bar is not None:
@@ -114,11 +165,13 @@ def print_summary(summary: dict) -> None:
     print(
         f"\nrun {summary['id']} {summary['status']}: {summary['documents_total']} documents, "
         f"{summary['documents_extracted']} extracted, {summary['documents_skipped']} skipped, "
-        f"{summary['documents_failed']} failed; {summary['pages_processed']} pages, "
-        f"{summary['answers_written']} answers in {summary['wall_seconds']:.1f} s"
+        f"{summary['documents_failed']} failed, {summary['documents_by_status']['empty']} empty; "
+        f"{summary['pages_processed']} pages, {summary['answers_written']} answers in {summary['wall_seconds']:.1f} s"
     )
     for failure in summary.get("failures", []):
         print(f"  FAILED {failure['uri']}: {failure['error']}")
+    for empty in summary.get("empty", []):  # a warning: saved, not a failure (exit status 0)
+        print(f"  EMPTY {empty['uri']}: {empty['error']}")
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

@@ -5,7 +5,9 @@
 
 list the source -> open a run -> document batches (read, identify by sha256, skip what
 was extracted before, render, crop-then-answer, persist) -> close the run with counts and
-timings -> Prefect artifacts: progress while it runs, a table of extracted fields at the end.
+timings -> Prefect artifacts: progress while it runs; at the end the run's summary, its
+document × field table and its failures (app/run_report.py). A run with failed documents
+ends in a Completed state named "Completed with failures".
 
 Batches run two at a time; only their model calls take turns, on the global concurrency
 limit named by `gpu_limit` (`prefect gcl create gpu --limit 1`; None: no guard).
@@ -18,16 +20,23 @@ import time
 from collections.abc import Callable
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.runtime import flow_run
+from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from app.extract import ExtractJob, resolve_models
 from app.params import ExtractParams, defaults
+from app.run_report import RunReport, batch_name
 from cropvlm.templates import load_template_set
 from storage.db import prepare_database
 from tasks.device import existing_limit
-from tasks.extract import close_run, extract_batch, fetch_run_fields, list_documents, open_run
+from tasks.extract import close_run, extract_batch, list_documents, open_run, report_run
 
 # In-process observers of progress (the CLI's progress bar): called with (done, total).
 progress_listeners: list[Callable[[int, int], None]] = []
@@ -49,7 +58,9 @@ def extract(
     artifacts_uri: str | None = DEFAULT.artifacts_uri,
     gpu_limit: str | None = DEFAULT.gpu_limit,
 ) -> dict:
-    """Returns the run summary: counts of extracted/skipped/failed documents and timings."""
+    """Returns the run summary: counts of documents by status, timings (in a Completed state
+    named "Completed with failures" when any document failed; calling the flow returns the
+    summary either way)."""
     params = ExtractParams(**locals())  # validated once: every step below reads the model
     started = time.perf_counter()
     logger = get_run_logger()
@@ -77,21 +88,32 @@ def extract(
     counts["wall_seconds"] = time.perf_counter() - started
     status = "completed_with_failures" if counts["documents_failed"] else "completed"
     model_busy = _union_seconds(counts.pop("model_intervals"))
+    counts.pop("documents_empty")  # no column in extraction_runs: the summary counts run_documents by status
     summary = close_run(params.database_url, run_id, status=status, **counts)
     summary["model_busy_seconds"] = model_busy  # not stored: for benchmarks and logs
-    rows = fetch_run_fields(params.database_url, run_id)
-    if rows:
-        create_table_artifact(rows, key="extracted-fields", description=f"Fields extracted by run {run_id}")
-    logger.info("run %s %s: %s", run_id, status, {k: summary[k] for k in sorted(summary) if k.startswith("documents")})
+    _publish(report_run(params.database_url, summary))
+    by_status = summary["documents_by_status"]
+    logger.info("run %s %s: %s", run_id, status, ", ".join(f"{n} {s}" for s, n in by_status.items()))
+    if summary["documents_failed"]:
+        return Completed(name="Completed with failures", data=summary)  # the name the UI shows
     return summary
+
+
+def _publish(report: RunReport) -> None:
+    create_markdown_artifact(report.summary, key="extract-summary", description="What the run did")
+    if report.fields:
+        create_table_artifact(report.fields, key="extracted-fields", description=report.fields_description)
+    if report.failures:
+        create_table_artifact(report.failures, key="extract-failures", description=report.failures_description)
 
 
 def _run_batches(job: ExtractJob, keys: list[str], gpu_limit: str | None, logger) -> dict:
     total, size = len(keys), job.params.batch_documents
     progress_id = create_progress_artifact(0.0, key="extract-progress", description=f"{total} documents")
     batches = [keys[i : i + size] for i in range(0, total, size)]
-    futures = [extract_batch.submit(job, batch, gpu_limit) for batch in batches]
-    counts = {"documents_total": total, "documents_extracted": 0, "documents_skipped": 0,
+    futures = [extract_batch.with_options(task_run_name=batch_name(number, batch)).submit(job, batch, gpu_limit)
+               for number, batch in enumerate(batches, 1)]
+    counts = {"documents_total": total, "documents_extracted": 0, "documents_empty": 0, "documents_skipped": 0,
               "documents_failed": 0, "pages_processed": 0, "answers_written": 0,
               "policy_seconds": 0.0, "reader_seconds": 0.0, "model_intervals": []}
     done = 0
@@ -100,14 +122,15 @@ def _run_batches(job: ExtractJob, keys: list[str], gpu_limit: str | None, logger
         for document in outcome["documents"]:
             counts[f"documents_{document['status']}"] += 1
             counts["answers_written"] += document["answers"]
-            if document["status"] == "failed":
-                logger.warning("document failed: %s: %s", document["uri"], document["error"])
+            if document["status"] in ("failed", "empty"):
+                logger.warning("document %s: %s: %s", document["status"], document["uri"], document["error"])
         counts["pages_processed"] += outcome["pages"]
         counts["policy_seconds"] += outcome["policy_seconds"]
         counts["reader_seconds"] += outcome["reader_seconds"]
         counts["model_intervals"] += outcome["model_intervals"]
         done += len(outcome["documents"])
-        update_progress_artifact(progress_id, 100.0 * done / max(total, 1))
+        update_progress_artifact(progress_id, 100.0 * done / max(total, 1),
+                                 description=f"{done} of {total} documents, {counts['documents_failed']} failed")
         for listener in progress_listeners:
             listener(done, total)
     if total == 0:

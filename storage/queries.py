@@ -41,7 +41,9 @@ __all__ = [
     "record_run_document",
     "save_extraction",
     "run_summary",
+    "run_documents",
     "run_fields",
+    "field_answers",
     "best_fields",
 ]
 
@@ -297,14 +299,20 @@ def run_summary(session: Session, run_id: int) -> dict[str, Any]:
         .group_by(RunDocument.status)
     ).all()
     summary["documents_by_status"] = {s: 0 for s in RUN_DOCUMENT_STATUSES} | dict(counts)
-    failures = session.execute(
-        sa.select(RunDocument.uri, RunDocument.error)
-        .where(RunDocument.run_id == run_id, RunDocument.status == "failed")
-        .order_by(RunDocument.uri)
-        .limit(FAILURES_IN_SUMMARY)
-    ).all()
-    summary["failures"] = [{"uri": uri, "error": error} for uri, error in failures]
+    summary["failures"] = run_documents(session, run_id, "failed", limit=FAILURES_IN_SUMMARY)
+    summary["empty"] = run_documents(session, run_id, "empty", limit=FAILURES_IN_SUMMARY)
     return summary
+
+
+def run_documents(session: Session, run_id: int, status: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """The run's documents with this status, by uri: [{"uri", "error"}] (error: the message)."""
+    rows = session.execute(
+        sa.select(RunDocument.uri, RunDocument.error)
+        .where(RunDocument.run_id == run_id, RunDocument.status == status)
+        .order_by(RunDocument.uri)
+        .limit(limit)
+    ).all()
+    return [{"uri": uri, "error": error} for uri, error in rows]
 
 
 def run_fields(session: Session, run_id: int, limit: int = 200) -> list[dict[str, Any]]:
@@ -337,3 +345,30 @@ def best_fields(session: Session, limit: int = 50) -> list[dict[str, Any]]:
         .limit(limit)
     ).mappings()
     return [{k: _json_value(v) for k, v in row.items()} for row in rows]
+
+
+def field_answers(
+    session: Session,
+    *,
+    run_id: int | None = None,
+    uri_prefix: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of document_fields (best page per document and field) in the order they were
+    written, filtered by the run that wrote them, a document URI prefix and/or a time range
+    of extracted_at (since inclusive, until exclusive, UTC); no filter: every row."""
+    view = document_fields
+    query = sa.select(
+        view.c.answer_id, view.c.document_uri, view.c.document_sha256, view.c.field, view.c.answer,
+        view.c.confidence, view.c.needs_review, view.c.run_id, view.c.extracted_at,
+    ).order_by(view.c.answer_id)
+    if run_id is not None:
+        query = query.where(view.c.run_id == run_id)
+    if uri_prefix:
+        query = query.where(view.c.document_uri.startswith(uri_prefix, autoescape=True))
+    if since is not None:
+        query = query.where(view.c.extracted_at >= since)
+    if until is not None:
+        query = query.where(view.c.extracted_at < until)
+    return [dict(row) for row in session.execute(query).mappings()]

@@ -11,7 +11,9 @@ from dataclasses import asdict
 
 from prefect import task
 
+from app import run_report
 from app.extract import ExtractJob, extract_documents
+from app.run_report import RunReport
 from app.resources import get_session_factory, get_store
 from storage import queries
 from storage.errors import StoreNotFoundError
@@ -65,6 +67,5 @@ def close_run(database_url: str, run_id: int, *, status: str, error: str | None 
 
 
 @task
-def fetch_run_fields(database_url: str, run_id: int, limit: int = 200) -> list[dict]:
-    with get_session_factory(database_url).begin() as session:
-        return queries.run_fields(session, run_id, limit=limit)
+def report_run(database_url: str, summary: dict) -> RunReport:
+    return run_report.report_run(database_url, summary)

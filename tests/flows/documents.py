@@ -45,6 +45,19 @@ def bad_documents() -> dict[str, bytes]:
     }
 
 
+def blank_documents() -> dict[str, bytes]:
+    """Documents that render but carry no text: extracted as `empty`, not as failures."""
+    white = io.BytesIO()
+    Image.new("RGB", (600, 800), "white").save(white, format="PNG")
+    blank = pymupdf.open()
+    blank.new_page()
+    return {
+        "blank.png": white.getvalue(),
+        "blank.pdf": blank.tobytes(),
+        "cut.pdf": generate_document("invoice", 11, "pdf").data[:600],  # cut short: 2 white pages
+    }
+
+
 def write_folder(folder: Path, docs: dict[str, bytes]) -> Path:
     for name, data in docs.items():
         path = folder / name

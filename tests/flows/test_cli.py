@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from cli.main import main
-from tests.flows.documents import bad_documents, good_documents, write_folder
+from tests.flows.documents import bad_documents, blank_documents, good_documents, write_folder
 
 NEEDS_TESSERACT = pytest.mark.skipif(shutil.which("tesseract") is None, reason="no tesseract binary")
 
@@ -85,3 +86,81 @@ def test_extract_with_an_unreachable_database_cannot_start_in_one_line(tmp_path,
     err = capsys.readouterr().err
     assert err.startswith("cropvlm: cannot start: database postgresql://app:***@127.0.0.1:1/cropvlm is unreachable")
     assert "Traceback" not in err and "s3cret" not in err
+
+
+def test_mistakes_are_refused_before_the_run_one_line_each(tmp_path, monkeypatch, capsys):
+    cli_env(monkeypatch, tmp_path)
+    args = ["extract", str(tmp_path / "nowhere"), "--templates", str(tmp_path / "recipt.yaml"),
+            "--policy", "centre", "--reader", "ocr:tesserac@768", "--no-progress"]
+    assert main(args) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        f"cropvlm: cannot start: source folder {tmp_path / 'nowhere'} does not exist",
+        f"cropvlm: cannot start: templates: {tmp_path / 'recipt.yaml'}: cannot read template file: "
+        f"[Errno 2] No such file or directory: '{tmp_path / 'recipt.yaml'}'",
+        "cropvlm: cannot start: policy 'centre': unknown policy spec 'centre'; known: full, center[@SIDE], "
+        "random[@SEED], oracle, default, heatmap:FOLDER, hf:MODEL",
+        "cropvlm: cannot start: reader 'ocr:tesserac@768': unknown OCR engine 'tesserac'; "
+        "choose one of ['rapidocr', 'rapidocr-spaced', 'tesseract']",
+    ]
+    assert not (tmp_path / "cli.db").exists()  # no run was opened
+
+    assert main([*args, "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "cropvlm.errors.SpecError: unknown policy spec" in err
+
+    folder = write_folder(tmp_path / "docs", good_documents())
+    for source, problem in ((str(folder / "scan-named-as.pdf"), "is not a folder"),
+                            ("s3://Bad_Bucket/in/", "'Bad_Bucket' is not an S3 bucket name"),
+                            ("gs://bucket/in/", "unsupported URI scheme")):
+        assert main(["extract", source, "--templates", RECEIPT, "--policy", "full", "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("cropvlm: cannot start: source") and problem in err and len(err.splitlines()) == 1
+    assert main(["extract", str(folder), "--templates", RECEIPT, "--review-below", "2"]) == 2
+    assert capsys.readouterr().err == "cropvlm: cannot start: --review-below: Input should be less than or equal to 1\n"
+
+
+def test_help_gives_the_exit_codes_and_the_options_operators_expect(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["extract", "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "--database-url URL" in text and "--artifacts-uri URI" in text and "DATABASE_URL" in text
+    assert "exit status:\n  0  every document extracted, empty or skipped" in text
+    assert "  1  some documents failed" in text and "  2  the run could not start" in text
+
+
+def test_blank_documents_are_empty_warnings_in_the_database_named_on_the_command_line(
+        tmp_path, monkeypatch, capsys, pg_server):
+    """--database-url with a password (trust auth ignores it) becomes DATABASE_URL for the run,
+    never a flow parameter; blank and cut documents are `empty` and the exit status stays 0."""
+    from prefect.client.orchestration import get_client
+
+    from storage.db import upgrade_database
+
+    cli_env(monkeypatch, tmp_path)
+    name = pg_server.create()
+    url = pg_server.url_for(name).replace("postgres@", "postgres:s3cret@")
+    try:
+        upgrade_database(url)
+        source = write_folder(tmp_path / "blank", blank_documents())
+        assert main(["extract", str(source), "--templates", RECEIPT, "--policy", "full", "--no-progress",
+                     "--database-url", url, "--artifacts-uri", str(tmp_path / "elsewhere")]) == 0
+        out = capsys.readouterr().out
+        assert "0 extracted, 0 skipped, 0 failed, 3 empty" in out
+        assert out.count("  EMPTY ") == 3 and "cut.pdf: no answer on any page" in out
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            statuses = connection.exec_driver_sql("SELECT uri, status, pages, answers FROM run_documents").all()
+            flow_run_id = connection.exec_driver_sql("SELECT flow_run_id FROM extraction_runs").scalar()
+        engine.dispose()
+    finally:
+        pg_server.drop(name)
+    assert sorted((Path(uri).name, status, pages, answers) for uri, status, pages, answers in statuses) == [
+        ("blank.pdf", "empty", 1, 4), ("blank.png", "empty", 1, 4), ("cut.pdf", "empty", 2, 8)]
+    assert os.environ["DATABASE_URL"] == f"sqlite:///{tmp_path / 'cli.db'}"  # set for that run only
+    assert not (tmp_path / "cli.db").exists()
+    with get_client(sync_client=True) as client:
+        parameters = client.read_flow_run(flow_run_id).parameters
+    assert parameters["database_url"] is None and "s3cret" not in str(parameters)
+    assert parameters["artifacts_uri"] == str(tmp_path / "elsewhere")
