@@ -10,13 +10,15 @@
     cropvlm retrain [--synthetic N] [--init scratch|promoted] [--judge SPEC] [--train JSON]       (cli/retrain.py)
 
 `extract` exits 0 when every document was extracted or skipped, 1 when any document failed
-(the failures are listed and recorded in `run_documents`), 2 when the run could not start.
+(the failures are listed and recorded in `run_documents`), 2 when the run could not start,
+130 on SIGINT and 143 on SIGTERM (the run is marked `interrupted`, its documents released).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -43,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     extract = commands.add_parser("extract", help="extract fields from every document under SOURCE")
     extract.add_argument("source", help="s3://bucket/prefix or a local folder")
     add_options(extract, ExtractParams,
-                ["templates", "policy", "reader", "dpi", "max_pages", "batch_documents", "review_below"],
+                ["templates", "policy", "reader", "dpi", "max_pages", "batch_documents", "review_below",
+                 "lease_seconds"],
                 templates={"required": True, "metavar": "YAML"})
     extract.add_argument("--no-progress", action="store_true", help="no progress bar")
     extract.set_defaults(handler=_extract)
@@ -77,11 +80,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    summary = run_extract(**fields_from(args, ExtractParams), progress=not args.no_progress)
+    # SIGTERM unwinds like Ctrl-C, so the run is marked interrupted and, at exit, the
+    # temporary Prefect server is stopped instead of orphaned.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        summary = run_extract(**fields_from(args, ExtractParams), progress=not args.no_progress)
+    except KeyboardInterrupt as exc:
+        name = str(exc) or "SIGINT"
+        print(f"cropvlm: stopped by {name}: the run is marked interrupted and its documents released; "
+              "run the same command again to extract the rest", file=sys.stderr)
+        return 128 + signal.Signals[name].value
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if summary is None:
         return 2
     print_summary(summary)
     return 1 if summary["documents_failed"] else 0
+
+
+def _raise_interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def run_extract(source: str, templates: list[str], *, progress: bool = True, **parameters) -> dict | None:
