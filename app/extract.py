@@ -37,7 +37,7 @@ from cropvlm.templates import TemplateSet
 from storage import claims, queries
 from storage.claims import ClaimKey
 from storage.errors import StorageError
-from storage.retry import retry_database
+from storage.retry import retry_database, short_reason
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def keep_alive(job: ExtractJob) -> Iterator[None]:
                 with sessions.begin() as session:
                     claims.renew_lease(session, job.run_id, job.params.lease_seconds)
             except Exception as exc:  # noqa: BLE001 - a missed beat is retried next time, not fatal
-                log.warning("run %s: lease not renewed: %s", job.run_id, exc)
+                log.warning("run %s: lease not renewed: %s", job.run_id, short_reason(exc))
 
     thread = threading.Thread(target=beat, name=f"lease-{job.run_id}", daemon=True)
     thread.start()

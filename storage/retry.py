@@ -32,6 +32,12 @@ def is_transient(exc: BaseException) -> bool:
         isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
 
 
+def short_reason(exc: BaseException) -> str:
+    """The first line of the driver's message, for one-line logs."""
+    orig = getattr(exc, "orig", None)
+    return (str(orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def retry_database(step: Callable[[], T], *, what: str, delays: tuple[float, ...] = DELAYS) -> T:
     for attempt, delay in enumerate((*delays, None), start=1):
         try:
@@ -39,7 +45,7 @@ def retry_database(step: Callable[[], T], *, what: str, delays: tuple[float, ...
         except sa.exc.DBAPIError as exc:
             if not is_transient(exc):
                 raise
-            reason = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+            reason = short_reason(exc)
             if delay is None:
                 raise DatabaseUnavailableError(
                     f"database unavailable while trying to {what} ({attempt} attempts over "
