@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 from prefect import task
 
-from app import extract as app
+from app import extract as extraction
 from app.extract import ExtractJob, extract_documents
 from app.params import ExtractParams
 from app.resources import get_session_factory, get_store
@@ -39,9 +39,11 @@ def list_documents(source: str) -> list[str]:
 
 
 @task(retries=2, retry_delay_seconds=5)
-def open_run(params: ExtractParams, templates, models: app.Models, *, flow_run_id: str | None, parameters: dict) -> int:
+def open_run(
+    params: ExtractParams, templates, models: extraction.Models, *, flow_run_id: str | None, parameters: dict
+) -> int:
     """Start the run (holding a lease) and mark runs whose lease expired `crashed`."""
-    return app.open_run(params, templates, models, flow_run_id=flow_run_id, parameters=parameters)
+    return extraction.open_run(params, templates, models, flow_run_id=flow_run_id, parameters=parameters)
 
 
 @task(tags=[GPU_TAG])
