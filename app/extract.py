@@ -9,15 +9,22 @@ Only the model call (`crop_then_answer`, and its document-by-document retry) run
 `model_slot()`: the caller's guard for the device (the Prefect task passes a global
 concurrency limit), so reading, rendering and persisting of one batch overlap with the model
 work of another.
+
+A document is claimed in the database (storage/claims.py) before it is rendered: one run at
+a time does its model work, and a document held by another live run is skipped. The run's
+heartbeat (`keep_alive`) renews its lease and claims; the next run's start (`open_run`)
+marks runs whose lease expired `crashed`. Database steps retry through a short outage.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from app.params import ExtractParams
@@ -27,8 +34,10 @@ from cropvlm.errors import DocumentError
 from cropvlm.pipeline import FieldResult, PageRef, crop_then_answer
 from cropvlm.render import render_document, sniff_media_type
 from cropvlm.templates import TemplateSet
-from storage import queries
+from storage import claims, queries
+from storage.claims import ClaimKey
 from storage.errors import StorageError
+from storage.retry import retry_database, short_reason
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +72,66 @@ class ExtractJob:
     templates: TemplateSet
     models: Models
 
+    def claim_key(self, sha256: str) -> ClaimKey:
+        return ClaimKey(sha256, self.templates.content_hash, self.models.policy_version, self.models.reader_version)
+
+
+_stopping: set[int] = set()  # runs interrupted in this process: their batches stop between documents
+
+
+def open_run(params: ExtractParams, templates: TemplateSet, models: Models, *, flow_run_id: str | None,
+             parameters: dict) -> int:
+    """Start a run holding a lease, and mark `crashed` the runs whose lease expired."""
+    with get_session_factory(params.database_url).begin() as session:
+        queries.ensure_template_set(session, templates.content_hash, templates.name, templates.canonical_json())
+        run_id = queries.start_run(
+            session, flow_run_id=flow_run_id, source=params.source, template_set_hash=templates.content_hash,
+            policy=models.policy_version, reader=models.reader_version, parameters=parameters,
+        )
+        claims.renew_lease(session, run_id, params.lease_seconds)
+        for stale in claims.sweep_stale_runs(session, by_run=run_id, lease_seconds=params.lease_seconds):
+            log.warning("run %s stopped renewing its lease: marked crashed", stale)
+    return run_id
+
+
+@contextmanager
+def keep_alive(job: ExtractJob) -> Iterator[None]:
+    """Renew the run's lease and claims every third of a lease while the block runs."""
+    sessions, done = get_session_factory(job.params.database_url), threading.Event()
+
+    def beat() -> None:
+        while not done.wait(job.params.lease_seconds / 3):
+            try:
+                with sessions.begin() as session:
+                    claims.renew_lease(session, job.run_id, job.params.lease_seconds)
+            except Exception as exc:  # noqa: BLE001 - a missed beat is retried next time, not fatal
+                log.warning("run %s: lease not renewed: %s", job.run_id, short_reason(exc))
+
+    thread = threading.Thread(target=beat, name=f"lease-{job.run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def interrupt_run(job: ExtractJob, cause: BaseException) -> None:
+    """Stop the run's batches at their next document, mark it `interrupted`, release its claims.
+
+    `cause`: Prefect's TerminationSignal (SIGTERM, its `.signal`) or a KeyboardInterrupt."""
+    _stopping.add(job.run_id)
+    sessions = get_session_factory(job.params.database_url)
+    number = getattr(cause, "signal", None)
+    name = signal.Signals(number).name if number else str(cause) or type(cause).__name__
+    reason = f"interrupted ({name}); a rerun extracts the rest"
+
+    def finish() -> None:
+        with sessions.begin() as session:
+            queries.finish_run(session, job.run_id, status="interrupted", error=reason)
+
+    retry_database(finish, what=f"mark run {job.run_id} interrupted", delays=(0.5, 1, 2))
+
 
 @dataclass
 class DocumentOutcome:
@@ -92,10 +161,14 @@ class _Pending:
 
     key: str
     uri: str
-    sha256: str
+    claim: ClaimKey
     document_id: int
     pages: list
     started: float
+
+    @property
+    def sha256(self) -> str:
+        return self.claim.sha256
 
 
 def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: ModelSlot = nullcontext) -> BatchOutcome:
@@ -105,6 +178,8 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
     pending: list[_Pending] = []
     seen: dict[str, str] = {}  # sha256 -> uri, duplicates inside this batch
     for key in keys:
+        if job.run_id in _stopping:
+            break
         started = time.perf_counter()
         try:
             uri = store.uri(key)
@@ -119,12 +194,15 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
         else:
             result.started = started
             pending.append(result)
+    if job.run_id in _stopping:  # interrupted: no model work starts; the documents go to the next run
+        _release(sessions, job.run_id, [doc.claim for doc in pending])
+        return outcome
 
     for doc, results, error in _answer(job, pending, outcome, model_slot):
         if error is not None:
             done = DocumentOutcome(doc.uri, "failed", error, pages=len(doc.pages), document_id=doc.document_id)
             done.seconds = time.perf_counter() - doc.started
-            _record(sessions, job.run_id, done)
+            _record(sessions, job.run_id, done, doc.claim)
         else:
             done = _persist(job, sessions, doc, results)
         outcome.documents.append(done)
@@ -132,8 +210,9 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
 
 
 def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome:
-    """Read, hash, skip if already extracted, render; the document row is written once, with
-    its page count when it rendered. Returns a failure/skip or a _Pending."""
+    """Read, hash, skip if already extracted or claimed by another run, claim, render; the
+    document row is written once, with its page count when it rendered. Returns a
+    failure/skip or a _Pending holding the claim."""
     try:
         data = store.read(key)
     except StorageError as exc:
@@ -146,23 +225,36 @@ def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome
         media_type = sniff_media_type(data)
     except DocumentError:
         media_type = "application/octet-stream"
-    with sessions.begin() as session:
-        done = queries.find_extraction(session, sha256, job.templates.content_hash,
-                                       job.models.policy_version, job.models.reader_version)
+    claim = job.claim_key(sha256)
+
+    def find_or_claim() -> tuple[int | None, int | None]:
+        with sessions.begin() as session:
+            done = queries.find_extraction(session, sha256, claim.template_set_hash, claim.policy, claim.reader)
+            return done, None if done else claims.claim_document(session, claim, job.run_id, job.params.lease_seconds)
+
+    done, holder = retry_database(find_or_claim, what="claim a document")
     pages, error = [], None
-    if done is None:
+    if done is None and holder is None:
         try:
             pages = render_document(data, job.params.render()).pages
         except DocumentError as exc:
             error = str(exc)
-    with sessions.begin() as session:
-        document_id = queries.upsert_document(session, sha256=sha256, uri=uri, media_type=media_type,
-                                              size_bytes=len(data), page_count=len(pages) or None)
+
+    def write_document() -> int:
+        with sessions.begin() as session:
+            if error is not None:
+                claims.release_claim(session, claim, job.run_id)
+            return queries.upsert_document(session, sha256=sha256, uri=uri, media_type=media_type,
+                                           size_bytes=len(data), page_count=len(pages) or None)
+
+    document_id = retry_database(write_document, what="record a document")
     if done is not None:
         return DocumentOutcome(uri, "skipped", None, document_id=document_id)
+    if holder is not None:
+        return DocumentOutcome(uri, "skipped", f"being extracted by run {holder}", document_id=document_id)
     if error is not None:
         return DocumentOutcome(uri, "failed", error, document_id=document_id)
-    return _Pending(key, uri, sha256, document_id, pages, 0.0)
+    return _Pending(key, uri, claim, document_id, pages, 0.0)
 
 
 def _answer(job: ExtractJob, pending: list[_Pending], outcome: BatchOutcome, model_slot: ModelSlot):
@@ -221,33 +313,38 @@ def _persist(job: ExtractJob, sessions, doc: _Pending, results: list[FieldResult
         done = DocumentOutcome(
             doc.uri, "failed", f"cannot store crop thumbnails: {exc}", pages=len(doc.pages), document_id=doc.document_id
         )
-        _record(sessions, job.run_id, done)
+        _record(sessions, job.run_id, done, doc.claim)
         return done
+    seconds = time.perf_counter() - doc.started
     # No answer on any page (blank pages, a PDF cut short): saved all the same, so the document
     # is not extracted again on every run, but flagged instead of passing for a success.
     status = "extracted" if any(row.answer.strip() for row in rows) else "empty"
-    done = DocumentOutcome(doc.uri, status, None if status == "extracted" else EMPTY_WARNING, pages=len(doc.pages),
-                           answers=len(rows))
-    done.seconds = time.perf_counter() - doc.started
-    with sessions.begin() as session:
-        try:
-            with session.begin_nested():
-                queries.save_extraction(
-                    session,
-                    run_id=job.run_id,
-                    document_id=doc.document_id,
-                    template_set_hash=job.templates.content_hash,
-                    policy=job.models.policy_version,
-                    reader=job.models.reader_version,
-                    answers=rows,
-                )
-        except queries.AlreadyExtracted:
-            done = DocumentOutcome(doc.uri, "skipped", "extracted meanwhile by another run", pages=len(doc.pages))
-        queries.record_run_document(
-            session, job.run_id, uri=done.uri, document_id=doc.document_id, status=done.status,
-            error=done.error, pages=done.pages, answers=done.answers, seconds=done.seconds,
-        )
-    return done
+
+    def write() -> DocumentOutcome:
+        done = DocumentOutcome(doc.uri, status, None if status == "extracted" else EMPTY_WARNING,
+                               pages=len(doc.pages), answers=len(rows), seconds=seconds)
+        with sessions.begin() as session:
+            try:
+                with session.begin_nested():
+                    queries.save_extraction(
+                        session,
+                        run_id=job.run_id,
+                        document_id=doc.document_id,
+                        template_set_hash=job.templates.content_hash,
+                        policy=job.models.policy_version,
+                        reader=job.models.reader_version,
+                        answers=rows,
+                    )
+            except queries.AlreadyExtracted:
+                done = DocumentOutcome(doc.uri, "skipped", "extracted meanwhile by another run", pages=len(doc.pages))
+            claims.release_claim(session, doc.claim, job.run_id)
+            queries.record_run_document(
+                session, job.run_id, uri=done.uri, document_id=doc.document_id, status=done.status,
+                error=done.error, pages=done.pages, answers=done.answers, seconds=done.seconds,
+            )
+        return done
+
+    return retry_database(write, what="write a document's answers")
 
 
 def _answer_row(result: FieldResult, crop_uri: str | None, review_below: float) -> queries.AnswerRow:
@@ -292,9 +389,25 @@ def _add_timings(outcome: BatchOutcome, batch, pages: int) -> None:
     outcome.reader_seconds += batch.reader_seconds
 
 
-def _record(sessions, run_id: int, done: DocumentOutcome) -> None:
-    with sessions.begin() as session:
-        queries.record_run_document(
-            session, run_id, uri=done.uri, document_id=done.document_id, status=done.status,
-            error=done.error, pages=done.pages or None, answers=done.answers or None, seconds=done.seconds,
-        )
+def _record(sessions, run_id: int, done: DocumentOutcome, claim: ClaimKey | None = None) -> None:
+    """Record a document that was not extracted, releasing its claim if it had one."""
+
+    def write() -> None:
+        with sessions.begin() as session:
+            if claim is not None:
+                claims.release_claim(session, claim, run_id)
+            queries.record_run_document(
+                session, run_id, uri=done.uri, document_id=done.document_id, status=done.status,
+                error=done.error, pages=done.pages or None, answers=done.answers or None, seconds=done.seconds,
+            )
+
+    retry_database(write, what="record a document")
+
+
+def _release(sessions, run_id: int, keys: list[ClaimKey]) -> None:
+    def release() -> None:
+        with sessions.begin() as session:
+            for key in keys:
+                claims.release_claim(session, key, run_id)
+
+    retry_database(release, what="release claims")

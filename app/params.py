@@ -71,6 +71,9 @@ class ExtractParams(_Params):
     database_url: DatabaseUrl = None
     artifacts_uri: ArtifactsUri = None
     gpu_limit: GpuLimit = "gpu"
+    lease_seconds: int = Field(900, ge=2, description=(
+        "a run renews its claims on documents every third of this; a run silent this long is marked crashed "
+        "and its documents go to the next run"))
 
     @model_validator(mode="after")
     def _check(self) -> ExtractParams:

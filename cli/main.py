@@ -12,13 +12,15 @@
 
 `extract` exits 0 when every document was extracted, empty or skipped, 1 when any document
 failed (the failures are listed and recorded in `run_documents`), 2 when the run could not
-start (EXTRACT_EPILOG).
+start (EXTRACT_EPILOG), 130 on SIGINT and 143 on SIGTERM (the run is marked `interrupted`,
+its documents released).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 
@@ -59,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("source", help="s3://bucket/prefix or a local folder")
     add_options(extract, ExtractParams,
                 ["templates", "policy", "reader", "dpi", "max_pages", "batch_documents", "review_below",
-                 "artifacts_uri"],
+                 "artifacts_uri", "lease_seconds"],
                 templates={"required": True, "metavar": "YAML"}, artifacts_uri={"metavar": "URI"})
     # Not a flow parameter: Prefect would store a password in it. It becomes DATABASE_URL for the run.
     extract.add_argument("--database-url", dest="environment_database_url", metavar="URL",
@@ -101,14 +103,30 @@ def _extract(args: argparse.Namespace) -> int:
     from unittest import mock
 
     environment = {"DATABASE_URL": args.environment_database_url} if args.environment_database_url else {}
-    with mock.patch.dict(os.environ, environment):  # for this run only: main() may be called again
-        if _refused(args):
-            return 2
-        summary = run_extract(**fields_from(args, ExtractParams), progress=not args.no_progress, debug=args.debug)
+    # SIGTERM unwinds like Ctrl-C, so the run is marked interrupted and, at exit, the
+    # temporary Prefect server is stopped instead of orphaned.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with mock.patch.dict(os.environ, environment):  # for this run only: main() may be called again
+            if _refused(args):
+                return 2
+            summary = run_extract(**fields_from(args, ExtractParams), progress=not args.no_progress,
+                                  debug=args.debug)
+    except KeyboardInterrupt as exc:
+        name = str(exc) or "SIGINT"
+        print(f"cropvlm: stopped by {name}: the run is marked interrupted and its documents released; "
+              "run the same command again to extract the rest", file=sys.stderr)
+        return 128 + signal.Signals[name].value
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if summary is None:
         return 2
     print_summary(summary)
     return 1 if summary["documents_failed"] else 0
+
+
+def _raise_interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _refused(args: argparse.Namespace) -> bool:

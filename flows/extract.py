@@ -30,7 +30,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from app.extract import ExtractJob, resolve_models
+from app.extract import ExtractJob, interrupt_run, keep_alive, resolve_models
 from app.params import ExtractParams, defaults
 from app.run_report import RunReport, batch_name
 from cropvlm.templates import load_template_set
@@ -57,6 +57,7 @@ def extract(
     database_url: str | None = DEFAULT.database_url,
     artifacts_uri: str | None = DEFAULT.artifacts_uri,
     gpu_limit: str | None = DEFAULT.gpu_limit,
+    lease_seconds: int = DEFAULT.lease_seconds,
 ) -> dict:
     """Returns the run summary: counts of documents by status, timings (in a Completed state
     named "Completed with failures" when any document failed; calling the flow returns the
@@ -70,20 +71,23 @@ def extract(
     gpu_limit = existing_limit(params.gpu_limit, logger)
 
     run_id = open_run(
-        params.database_url, flow_run_id=str(flow_run.id) if flow_run.id else None, source=params.source,
-        templates=template_set, policy=models.policy_version, reader=models.reader_version,
+        params, template_set, models, flow_run_id=str(flow_run.id) if flow_run.id else None,
         parameters={"policy_spec": params.policy, "policy_resolved": models.policy, "reader_spec": params.reader,
                     "reader_resolved": models.reader,
                     **params.model_dump(include={"dpi", "max_pages", "max_pixels", "batch_documents", "templates",
-                                                  "review_below"}),
+                                                  "review_below", "lease_seconds"}),
                     "gpu_limit": gpu_limit},
     )
     job = ExtractJob(run_id, params, template_set, models)
     try:
-        keys = list_documents(params.source)
-        counts = _run_batches(job, keys, gpu_limit, logger)
+        with keep_alive(job):  # the lease on the run and its documents
+            keys = list_documents(params.source)
+            counts = _run_batches(job, keys, gpu_limit, logger)
     except Exception as exc:
         close_run(params.database_url, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    except BaseException as exc:  # SIGTERM (Prefect's TerminationSignal), Ctrl-C: stop, release, re-raise
+        interrupt_run(job, exc)
         raise
     counts["wall_seconds"] = time.perf_counter() - started
     status = "completed_with_failures" if counts["documents_failed"] else "completed"

@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import DatabaseUnavailableError
+from storage.retry import short_reason
 from storage.settings import Settings, mask_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -105,9 +106,7 @@ def prepare_database(url: str | URL | None = None) -> None:
         upgrade_database(url, "head")
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         shown = mask_url(str(url if url is not None else Settings().database_url))
-        text = str(exc.orig or exc).strip()
-        reason = text.splitlines()[0] if text else type(exc).__name__
-        raise DatabaseUnavailableError(f"database {shown} is unreachable: {reason}") from exc
+        raise DatabaseUnavailableError(f"database {shown} is unreachable: {short_reason(exc)}") from exc
 
 
 def downgrade_database(url: str | URL | None = None, revision: str = "base") -> None:

@@ -1,7 +1,8 @@
 """Database tables as typed SQLAlchemy models. Change them only together with a migration.
 
 Identity of a result: (document sha256, template set hash, policy, reader). The `extractions`
-row for that key is the idempotence marker: a re-run finds it and skips the document.
+row for that key is the idempotence marker: a re-run finds it and skips the document; a
+`document_claims` row on the same key marks a document a run is extracting now (claims.py).
 All timestamps are timezone-aware UTC. Crop boxes are stored twice: in percent of the page
 (the policy's own frame, 0-100) and in pixels of the rendered page image.
 
@@ -124,6 +125,8 @@ class ExtractionRun(Base):
     reader_seconds: Mapped[float | None]  # summed over pages, time in the reader
     started_at: Mapped[datetime] = _created_at()
     finished_at: Mapped[datetime | None]
+    # Renewed by the running process's heartbeat; in the past while `running`: the process died.
+    lease_expires_at: Mapped[datetime | None]
 
 
 class RunDocument(Base):
@@ -161,6 +164,24 @@ class Extraction(Base):
     reader: Mapped[str] = mapped_column(sa.String)
     run_id: Mapped[int] = mapped_column(sa.ForeignKey("extraction_runs.id"), index=True)
     created_at: Mapped[datetime] = _created_at()
+
+
+class DocumentClaim(Base):
+    """A document being extracted by one run: the key of `extractions`, by content (sha256).
+
+    Taken before any model work, deleted when the answers are written or the document fails;
+    a claim whose lease expired (its run stopped renewing it) can be taken over.
+    """
+
+    __tablename__ = "document_claims"
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    template_set_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    policy: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    reader: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("extraction_runs.id", ondelete="CASCADE"), index=True)
+    claimed_at: Mapped[datetime]
+    lease_expires_at: Mapped[datetime]
 
 
 class Answer(Base):

@@ -22,6 +22,7 @@ from storage.models import (
     RUN_STATUSES,
     Answer,
     Document,
+    DocumentClaim,
     Extraction,
     ExtractionRun,
     RunDocument,
@@ -114,7 +115,8 @@ def start_run(
 def finish_run(
     session: Session, run_id: int, *, status: str, error: str | None = None, **counters: float | int
 ) -> None:
-    """Set the final status, error, finished_at and any of RUN_COUNTERS given as keywords."""
+    """Set the final status, error, finished_at and any of RUN_COUNTERS given as keywords;
+    the run's document claims are released."""
     if status not in RUN_STATUSES:
         raise ValueError(f"run status {status!r} is not one of {RUN_STATUSES}")
     unknown = set(counters) - set(RUN_COUNTERS)
@@ -127,6 +129,7 @@ def finish_run(
     )
     if result.rowcount == 0:
         raise RunNotFoundError(f"extraction run {run_id} does not exist")
+    session.execute(sa.delete(DocumentClaim).where(DocumentClaim.run_id == run_id))
 
 
 def find_extraction(

@@ -11,12 +11,15 @@ from dataclasses import asdict
 
 from prefect import task
 
+from app import extract as extraction
 from app import run_report
 from app.extract import ExtractJob, extract_documents
+from app.params import ExtractParams
 from app.run_report import RunReport
 from app.resources import get_session_factory, get_store
 from storage import queries
 from storage.errors import StoreNotFoundError
+from storage.retry import retry_database
 from tasks.device import GPU_TAG, model_slot
 
 
@@ -39,16 +42,10 @@ def list_documents(source: str) -> list[str]:
 
 @task(retries=2, retry_delay_seconds=5)
 def open_run(
-    database_url: str, *, flow_run_id: str | None, source: str, templates, policy: str, reader: str, parameters: dict
+    params: ExtractParams, templates, models: extraction.Models, *, flow_run_id: str | None, parameters: dict
 ) -> int:
-    with get_session_factory(database_url).begin() as session:
-        queries.ensure_template_set(
-            session, templates.content_hash, templates.name, templates.canonical_json()
-        )
-        return queries.start_run(
-            session, flow_run_id=flow_run_id, source=source, template_set_hash=templates.content_hash,
-            policy=policy, reader=reader, parameters=parameters,
-        )
+    """Start the run (holding a lease) and mark runs whose lease expired `crashed`."""
+    return extraction.open_run(params, templates, models, flow_run_id=flow_run_id, parameters=parameters)
 
 
 @task(tags=[GPU_TAG])
@@ -59,11 +56,14 @@ def extract_batch(job: ExtractJob, keys: list[str], gpu_limit: str | None = None
     return asdict(outcome)
 
 
-@task(retries=2, retry_delay_seconds=5)
+@task  # retried inside, through a database outage of up to half a minute
 def close_run(database_url: str, run_id: int, *, status: str, error: str | None = None, **counters) -> dict:
-    with get_session_factory(database_url).begin() as session:
-        queries.finish_run(session, run_id, status=status, error=error, **counters)
-        return queries.run_summary(session, run_id)
+    def close() -> dict:
+        with get_session_factory(database_url).begin() as session:
+            queries.finish_run(session, run_id, status=status, error=error, **counters)
+            return queries.run_summary(session, run_id)
+
+    return retry_database(close, what=f"close run {run_id}")
 
 
 @task

@@ -3,6 +3,7 @@ the device guard around its model calls only."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import threading
 import time
@@ -18,7 +19,7 @@ from app.params import ExtractParams
 from cropvlm.readers.base import Answer
 from cropvlm.templates import load_template_set
 from storage.db import make_engine, make_session_factory
-from storage import queries
+from storage import claims, queries
 from tests.flows.documents import good_documents, write_folder
 
 NEEDS_TESSERACT = pytest.mark.skipif(shutil.which("tesseract") is None, reason="no tesseract binary")
@@ -274,3 +275,24 @@ def test_needs_review_follows_the_templates_threshold_then_the_runs(tmp_path, db
     # company below the run's 0.5, date empty, total below its template's 0.8; address passes
     assert {field: bool(flag) for field, flag in flags.items()} == {
         "company": True, "date": True, "address": False, "total": True}
+
+
+def test_a_document_claimed_by_another_live_run_is_skipped_without_model_work(tmp_path, db_url, monkeypatch):
+    source = write_folder(tmp_path / "docs", good_documents())
+    monkeypatch.setattr(extraction, "get_reader", lambda spec: MeetingReader(lambda: None))
+    other, job = make_job(tmp_path, db_url, source, reader="slow"), make_job(tmp_path, db_url, source, reader="slow")
+    held = sorted(good_documents())[0]
+    with make_session_factory(make_engine(db_url)).begin() as session:
+        key = job.claim_key(hashlib.sha256(good_documents()[held]).hexdigest())
+        assert claims.claim_document(session, key, other.run_id, lease_seconds=60) is None
+
+    outcome = extract_documents(job, sorted(good_documents()))
+    assert {Path(d.uri).name: (d.status, d.error) for d in outcome.documents}[held] == (
+        "skipped", f"being extracted by run {other.run_id}")
+    assert [d.status for d in outcome.documents].count("extracted") == 2
+    assert outcome.pages == 2  # the model saw the other two documents' pages only
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        holders = connection.execute(text("SELECT run_id FROM document_claims")).scalars().all()
+    engine.dispose()
+    assert holders == [other.run_id]  # ours were released when the answers were written

@@ -21,6 +21,7 @@ TABLES = {
     "extraction_runs",
     "run_documents",
     "extractions",
+    "document_claims",
     "answers",
     "labels",
     "document_splits",

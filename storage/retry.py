@@ -1,0 +1,55 @@
+"""Retry one database transaction through a short outage (a restart, a failover, a dropped
+connection), then give up with one DatabaseUnavailableError.
+
+    run_id = retry_database(lambda: start(...), what="open the run")
+
+`step` must be a whole transaction (it opens and commits its own session), so running it
+again repeats nothing half-done. Retried: OperationalError (refused or lost connection,
+server shutting down, SQLite busy) and errors on a connection found dead. Not retried:
+integrity errors, bad SQL and the like, which waiting does not fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import sqlalchemy as sa
+
+from storage.errors import DatabaseUnavailableError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DELAYS = (0.5, 1, 2, 4, 8, 16)  # seconds before each retry: 7 attempts spread over 31.5 s
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure that may pass by waiting: the server or the connection to it is gone."""
+    return isinstance(exc, sa.exc.OperationalError) or (
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
+
+
+def short_reason(exc: BaseException) -> str:
+    """The first line of the driver's message, for one-line logs."""
+    orig = getattr(exc, "orig", None)
+    return (str(orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def retry_database(step: Callable[[], T], *, what: str, delays: tuple[float, ...] = DELAYS) -> T:
+    for attempt, delay in enumerate((*delays, None), start=1):
+        try:
+            return step()
+        except sa.exc.DBAPIError as exc:
+            if not is_transient(exc):
+                raise
+            reason = short_reason(exc)
+            if delay is None:
+                raise DatabaseUnavailableError(
+                    f"database unavailable while trying to {what} ({attempt} attempts over "
+                    f"{sum(delays):g} s): {reason}") from exc
+            log.warning("database unavailable while trying to %s (%s); retrying in %g s", what, reason, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
