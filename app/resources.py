@@ -17,7 +17,7 @@ from pathlib import Path
 from app.params import PROMOTED
 from cropvlm.policies.base import Policy
 from cropvlm.readers.base import Reader
-from cropvlm.specs import DEFAULT_POLICY, build_policy, build_reader
+from cropvlm.specs import BUNDLED_HEAD_NAME, DEFAULT_POLICY, build_policy, build_reader
 from storage.db import make_engine, make_session_factory
 from storage.objectstore import ObjectStore, open_store
 
@@ -43,18 +43,20 @@ def resolve_policy(spec: str, database_url: str) -> str:
 
 
 def resolve_reader(spec: str, database_url: str) -> str:
-    """A plain OCR reader spec gets the registry's promoted answer head when that head was
-    trained for this very reader (`ocr:ENGINE@BUDGET+head=<local folder>`); other specs,
-    `+head=FOLDER` and `+head=none`, and a spec no head was trained for stay as they are."""
+    """An OCR reader spec without a head of its own choosing (`ocr:ENGINE@BUDGET`, or with the
+    shipped `+head=default`) gets the registry's promoted answer head when that head was
+    trained for this very engine and budget (`...+head=<local folder>`). `+head=FOLDER`,
+    `+head=none` and specs no promoted head was trained for stay as they are."""
     from storage import registry
 
-    if not spec.strip().startswith("ocr:") or "+" in spec:
+    base, _, option = spec.strip().partition("+")
+    if not base.startswith("ocr:") or option not in ("", f"head={BUNDLED_HEAD_NAME}"):
         return spec
     with get_session_factory(database_url).begin() as session:
         head = registry.promoted(session, role="answer_head")
-    if head is None or head.reader != spec.strip():
+    if head is None or head.reader != base:
         return spec
-    return f"{spec.strip()}+head={fetch_head(head.version, head.artifact_uri)}"
+    return f"{base}+head={fetch_head(head.version, head.artifact_uri)}"
 
 
 def fetch_head(version: str, artifact_uri: str) -> Path:

@@ -1,8 +1,9 @@
 """Fit the OCR reader's answer head on reviewed answers, judge it, promote it or not.
 
 Plain Python (no Prefect): `tasks/retrain.py` wraps these steps. The labels table's train
-split is what the head learns from; its held-out split judges it against the promoted head
-or, while none is, the rules, with the crop policy's margin. The promoted head is what
+split is what the head learns from; its held-out split judges it against what extraction
+would otherwise use: the promoted head, else the judge's own (the shipped `+head=default`),
+else the rules, with the crop policy's margin. The promoted head is what
 extraction's OCR reader uses when its spec is the head's reader (`app/resources.py`,
 `resolve_reader`). Too few labelled documents, or a judge that is not an OCR reader: the
 step is skipped with the reason and the promoted head stays.
@@ -23,7 +24,7 @@ from app.params import RetrainParams
 from app.resources import fetch_head, get_session_factory
 from cropvlm.labels import Label, infer_type
 from cropvlm.render import RenderConfig
-from cropvlm.specs import split_spec
+from cropvlm.specs import BUNDLED_HEAD, BUNDLED_HEAD_NAME, split_spec
 from cropvlm.templates import FieldSpec, load_template_set
 from storage import labels as label_store
 from storage import registry
@@ -45,13 +46,15 @@ class HeadLabels:
         return len({label.doc for label in getattr(self, split)})
 
 
-def ocr_judge(spec: str) -> tuple[str, int | None] | None:
-    """(engine, budget) of a plain OCR reader spec, else None: only its pages feed a head."""
-    kind, _, rest = spec.strip().partition(":")
-    if kind != "ocr" or "+" in rest:
+def ocr_judge(spec: str) -> tuple[str, str, int | None] | None:
+    """(base spec, engine, budget) of an OCR reader spec, else None: a head learns from the
+    page OCR of `ocr:ENGINE@BUDGET`, whatever head the spec names after it."""
+    base = spec.strip().partition("+")[0]
+    kind, _, rest = base.partition(":")
+    if kind != "ocr":
         return None
     engine, arg = split_spec(rest or "rapidocr")
-    return engine, None if arg == "full" else int(arg) if arg else 768
+    return base, engine, None if arg == "full" else int(arg) if arg else 768
 
 
 def load_head_labels(params: RetrainParams) -> HeadLabels:
@@ -77,7 +80,7 @@ def fit_head_candidate(params: RetrainParams) -> dict:
 
     judge = ocr_judge(params.judge)
     if judge is None:
-        return _skipped(f"the judge {params.judge!r} is not a plain OCR reader (ocr:ENGINE@BUDGET)")
+        return _skipped(f"the judge {params.judge!r} is not an OCR reader (ocr:ENGINE@BUDGET)")
     labels = load_head_labels(params)
     documents = labels.documents("train")
     if documents < params.head_min_documents:
@@ -86,14 +89,14 @@ def fit_head_candidate(params: RetrainParams) -> dict:
     workdir = _workdir(params)
     examples = _examples(params, labels.train, labels.specs, workdir)
     head = fit_head(examples, trained_on=f"labels (train split, {documents} documents, {labels.fingerprint})")
-    head.config["reader"] = params.judge
+    head.config["reader"] = judge[0]
     folder = head.save(tempfile.mkdtemp(prefix="head-", dir=workdir))
     artifact_uri = upload_folder(params.artifacts_uri, f"heads/{head.version.replace('#', '-')}", folder)
     metrics = {"train_documents": documents, "train_answers": len(examples)}
     with get_session_factory(params.database_url).begin() as session:
         registry.register_candidate(session, version=head.version, kind="lightgbm", role=ROLE,
                                     artifact_uri=artifact_uri, config=head.config, metrics=metrics,
-                                    reader=params.judge)
+                                    reader=judge[0])
     log.info("answer head %s fitted on %d answers of %d documents", head.version, len(examples), documents)
     return {"decision": "candidate", "version": head.version, "folder": str(folder), "artifact_uri": artifact_uri,
             "metrics": metrics}
@@ -115,11 +118,16 @@ def decide_head(params: RetrainParams, candidate: dict) -> dict:
     heldout = {"candidate": _summary(scores), "rules": {"n": scores.n, "exact": round(scores.rules, 4)}}
     with get_session_factory(params.database_url).begin() as session:
         incumbent = registry.promoted(session, role=ROLE)
+    base = ocr_judge(params.judge)[0]
     bar_name, bar = "rules", scores.rules
-    if incumbent is not None and incumbent.version != candidate["version"] and incumbent.reader == params.judge:
-        promoted = score_head(AnswerHead.load(fetch_head(incumbent.version, incumbent.artifact_uri)), examples)
-        heldout["promoted"] = _summary(promoted)
-        bar_name, bar = "promoted", promoted.exact
+    if incumbent is not None and incumbent.version != candidate["version"] and incumbent.reader == base:
+        bar_name, folder = "promoted", fetch_head(incumbent.version, incumbent.artifact_uri)
+    elif params.judge.strip() == f"{base}+head={BUNDLED_HEAD_NAME}":
+        bar_name, folder = "shipped", BUNDLED_HEAD
+    if bar_name != "rules":
+        incumbent_scores = score_head(AnswerHead.load(folder), examples)
+        heldout[bar_name] = _summary(incumbent_scores)
+        bar = incumbent_scores.exact
     won = scores.exact >= bar + params.margin
     note = (f"held-out exact {scores.exact:.3f} vs {bar_name} {bar:.3f} (margin {params.margin:g}, n={scores.n}, "
             f"calibration error {scores.ece:.3f}, judge {params.judge})")
@@ -136,7 +144,7 @@ def decide_head(params: RetrainParams, candidate: dict) -> dict:
 def _examples(params: RetrainParams, labels: list[Label], specs: dict[str, FieldSpec], workdir: Path):
     from cropvlm.answer_head.dataset import label_examples
 
-    engine, budget = ocr_judge(params.judge)
+    _, engine, budget = ocr_judge(params.judge)
     return label_examples(labels, specs, read_uri, engine, budget, cache=workdir / "ocr-cache",
                           render=RenderConfig(dpi=params.dpi))
 

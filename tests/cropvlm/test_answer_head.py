@@ -197,3 +197,14 @@ def test_train_head_command_fits_scores_and_writes_a_loadable_head(tmp_path, cap
     assert head.config["heldout"]["exact"] >= 0.9
     assert main(["train-head", "--out", str(out)]) == 2
     assert "needs a FOLDER" in capsys.readouterr().err
+
+
+def test_the_shipped_head_loads_and_is_the_default_readers():
+    from cropvlm.specs import BUNDLED_HEAD, DEFAULT_READER, build_reader
+
+    head = AnswerHead.load(BUNDLED_HEAD)
+    assert head.config["reader"] == DEFAULT_READER.partition("+")[0]
+    assert "synthetic" in head.config["trained_on"]  # never real documents
+    assert sum(p.stat().st_size for p in BUNDLED_HEAD.iterdir()) < 20 * 2**20
+    assert build_reader(DEFAULT_READER).version == f"{head.config['reader']}+{head.version}"
+    assert build_reader(DEFAULT_READER.replace("+head=default", "+head=none")).version == head.config["reader"]
