@@ -229,8 +229,17 @@ def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome
 
     def find_or_claim() -> tuple[int | None, int | None]:
         with sessions.begin() as session:
-            done = queries.find_extraction(session, sha256, claim.template_set_hash, claim.policy, claim.reader)
-            return done, None if done else claims.claim_document(session, claim, job.run_id, job.params.lease_seconds)
+            def find():
+                return queries.find_extraction(session, sha256, claim.template_set_hash, claim.policy, claim.reader)
+
+            if done := find():  # the common case on a scheduled rerun: one read, no write
+                return done, None
+            holder = claims.claim_document(session, claim, job.run_id, job.params.lease_seconds)
+            # Looked up again once the claim is ours: a run that finished the document (and
+            # released its claim) between the first look and the claim has committed by now.
+            if holder is None and (done := find()):
+                claims.release_claim(session, claim, job.run_id)
+            return done, holder
 
     done, holder = retry_database(find_or_claim, what="claim a document")
     pages, error = [], None
