@@ -80,13 +80,15 @@ _stopping: set[int] = set()  # runs interrupted in this process: their batches s
 
 
 def open_run(params: ExtractParams, templates: TemplateSet, models: Models, *, flow_run_id: str | None,
-             parameters: dict) -> int:
-    """Start a run holding a lease, and mark `crashed` the runs whose lease expired."""
+             parameters: dict, parent_run_id: int | None = None) -> int:
+    """Start a run (a shard of `parent_run_id` if given) holding a lease, and mark `crashed`
+    the runs whose lease expired."""
     with get_session_factory(params.database_url).begin() as session:
         queries.ensure_template_set(session, templates.content_hash, templates.name, templates.canonical_json())
         run_id = queries.start_run(
             session, flow_run_id=flow_run_id, source=params.source, template_set_hash=templates.content_hash,
             policy=models.policy_version, reader=models.reader_version, parameters=parameters,
+            parent_run_id=parent_run_id,
         )
         claims.renew_lease(session, run_id, params.lease_seconds)
         for stale in claims.sweep_stale_runs(session, by_run=run_id, lease_seconds=params.lease_seconds):

@@ -74,6 +74,13 @@ class ExtractParams(_Params):
     lease_seconds: int = Field(900, ge=2, description=(
         "a run renews its claims on documents every third of this; a run silent this long is marked crashed "
         "and its documents go to the next run"))
+    shard_documents: int | None = Field(None, ge=1, description=(
+        "documents per shard: each shard a flow run of `shard_deployment` on its work pool (unset: every "
+        "batch in this flow run, no workers needed)"))
+    shard_deployment: str = Field("extract-shard/extract-shard", description="FLOW/DEPLOYMENT that runs the shards")
+    shards_in_flight: int = Field(64, ge=1, description=(
+        "shards submitted and not finished at a time: bounds the keys held in memory; keep it above the pool's "
+        "workers"))
 
     @model_validator(mode="after")
     def _check(self) -> ExtractParams:

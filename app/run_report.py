@@ -96,10 +96,10 @@ def short_names(uris: Iterable[str]) -> dict[str, str]:
     return {uri: uri[len(common):] for uri in uris}
 
 
-def batch_name(number: int, keys: Sequence[str]) -> str:
-    """The batch task's run name: "batch 3: a.pdf … (8 docs)"."""
+def batch_name(number: int, keys: Sequence[str], kind: str = "batch") -> str:
+    """A batch task's (or a shard flow's) run name: "batch 3: a.pdf … (8 docs)"."""
     first = keys[0] if len(keys[0]) <= 40 else "…" + keys[0][-39:]
-    return f"batch {number}: {first}" + (f" … ({len(keys)} docs)" if len(keys) > 1 else "")
+    return f"{kind} {number}: {first}" + (f" … ({len(keys)} docs)" if len(keys) > 1 else "")
 
 
 def _cut(shown: int, total: int, where_all: str) -> str:

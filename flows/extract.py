@@ -11,6 +11,8 @@ ends in a Completed state named "Completed with failures".
 
 Batches run two at a time; only their model calls take turns, on the global concurrency
 limit named by `gpu_limit` (`prefect gcl create gpu --limit 1`; None: no guard).
+With `shard_documents` set, the run lists the source streamed and hands shards of it to
+flow runs of the `extract-shard` deployment on any worker of its pool (flows/fanout.py).
 Parameters: `ExtractParams` (app/params.py), where their defaults and meaning are.
 """
 
@@ -30,10 +32,11 @@ from prefect.runtime import flow_run
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from app.extract import ExtractJob, interrupt_run, keep_alive, resolve_models
+from app.extract import ExtractJob, Models, interrupt_run, keep_alive, resolve_models
 from app.params import ExtractParams, defaults
 from app.run_report import RunReport, batch_name
 from cropvlm.templates import load_template_set
+from flows.fanout import run_shards
 from storage.db import prepare_database
 from tasks.device import existing_limit
 from tasks.extract import close_run, extract_batch, list_documents, open_run, report_run
@@ -58,6 +61,9 @@ def extract(
     artifacts_uri: str | None = DEFAULT.artifacts_uri,
     gpu_limit: str | None = DEFAULT.gpu_limit,
     lease_seconds: int = DEFAULT.lease_seconds,
+    shard_documents: int | None = DEFAULT.shard_documents,
+    shard_deployment: str = DEFAULT.shard_deployment,
+    shards_in_flight: int = DEFAULT.shards_in_flight,
 ) -> dict:
     """Returns the run summary: counts of documents by status, timings (in a Completed state
     named "Completed with failures" when any document failed; calling the flow returns the
@@ -70,19 +76,31 @@ def extract(
     models = resolve_models(params)  # once per run: "promoted" -> the registry's promoted version
     gpu_limit = existing_limit(params.gpu_limit, logger)
 
-    run_id = open_run(
-        params, template_set, models, flow_run_id=str(flow_run.id) if flow_run.id else None,
-        parameters={"policy_spec": params.policy, "policy_resolved": models.policy, "reader_spec": params.reader,
-                    "reader_resolved": models.reader,
-                    **params.model_dump(include={"dpi", "max_pages", "max_pixels", "batch_documents", "templates",
-                                                  "review_below", "lease_seconds"}),
-                    "gpu_limit": gpu_limit},
-    )
+    run_id = open_run(params, template_set, models, flow_run_id=str(flow_run.id) if flow_run.id else None,
+                      parameters=run_parameters(params, models, gpu_limit))
     job = ExtractJob(run_id, params, template_set, models)
+    if params.shard_documents:
+        return run_job(job, started, logger, lambda: run_shards(
+            job, database_url=database_url, artifacts_uri=artifacts_uri, listeners=progress_listeners))
+    return run_job(job, started, logger, lambda: run_batches(job, list_documents(params.source), gpu_limit, logger))
+
+
+def run_parameters(params: ExtractParams, models: Models, gpu_limit: str | None) -> dict:
+    """What the run records of its parameters: the specs as given and as resolved."""
+    return {"policy_spec": params.policy, "policy_resolved": models.policy, "reader_spec": params.reader,
+            "reader_resolved": models.reader,
+            **params.model_dump(include={"dpi", "max_pages", "max_pixels", "batch_documents", "templates",
+                                         "review_below", "lease_seconds", "shard_documents"}),
+            "gpu_limit": gpu_limit}
+
+
+def run_job(job: ExtractJob, started: float, logger, work: Callable[[], dict]) -> dict:
+    """Run `work` (it returns the run's counts) under the run's lease, close the run and publish
+    its report; the flow's return value. A failure closes the run `failed`, a signal `interrupted`."""
+    run_id, params = job.run_id, job.params
     try:
         with keep_alive(job):  # the lease on the run and its documents
-            keys = list_documents(params.source)
-            counts = _run_batches(job, keys, gpu_limit, logger)
+            counts = work()
     except Exception as exc:
         close_run(params.database_url, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
@@ -111,7 +129,7 @@ def _publish(report: RunReport) -> None:
         create_table_artifact(report.failures, key="extract-failures", description=report.failures_description)
 
 
-def _run_batches(job: ExtractJob, keys: list[str], gpu_limit: str | None, logger) -> dict:
+def run_batches(job: ExtractJob, keys: list[str], gpu_limit: str | None, logger) -> dict:
     total, size = len(keys), job.params.batch_documents
     progress_id = create_progress_artifact(0.0, key="extract-progress", description=f"{total} documents")
     batches = [keys[i : i + size] for i in range(0, total, size)]

@@ -107,6 +107,9 @@ class ExtractionRun(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     flow_run_id: Mapped[str | None] = mapped_column(sa.String)
+    # A shard of a run that fanned out (flows/extract_shard.py): the run that listed it.
+    parent_run_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("extraction_runs.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(sa.Text)  # the listed URI (s3://bucket/prefix or folder)
     template_set_hash: Mapped[str] = mapped_column(sa.ForeignKey("template_sets.hash"))
     policy: Mapped[str] = mapped_column(sa.String)

@@ -95,10 +95,12 @@ def start_run(
     policy: str,
     reader: str,
     parameters: dict[str, Any],
+    parent_run_id: int | None = None,
 ) -> int:
-    """Insert a run with status 'running'; return its id."""
+    """Insert a run with status 'running' (a shard of `parent_run_id` if given); return its id."""
     run = ExtractionRun(
         flow_run_id=flow_run_id,
+        parent_run_id=parent_run_id,
         source=source,
         template_set_hash=template_set_hash,
         policy=policy,
@@ -285,8 +287,14 @@ def save_extraction(
     return extraction_id
 
 
+def _with_shards(run_id: int):
+    """The run's id and its shards' (a run that fanned out recorded its documents in them)."""
+    return sa.select(ExtractionRun.id).where((ExtractionRun.id == run_id) | (ExtractionRun.parent_run_id == run_id))
+
+
 def run_summary(session: Session, run_id: int) -> dict[str, Any]:
-    """The run's row, document counts by status, and its first failures (uri, error).
+    """The run's row, document counts by status, and its first failures (uri, error), its
+    shards' documents included.
 
     Plain JSON values (timestamps as ISO 8601 UTC text), so flows can return it as is.
     """
@@ -298,7 +306,7 @@ def run_summary(session: Session, run_id: int) -> dict[str, Any]:
     }
     counts = session.execute(
         sa.select(RunDocument.status, sa.func.count())
-        .where(RunDocument.run_id == run_id)
+        .where(RunDocument.run_id.in_(_with_shards(run_id)))
         .group_by(RunDocument.status)
     ).all()
     summary["documents_by_status"] = {s: 0 for s in RUN_DOCUMENT_STATUSES} | dict(counts)
@@ -308,10 +316,10 @@ def run_summary(session: Session, run_id: int) -> dict[str, Any]:
 
 
 def run_documents(session: Session, run_id: int, status: str, limit: int | None = None) -> list[dict[str, Any]]:
-    """The run's documents with this status, by uri: [{"uri", "error"}] (error: the message)."""
+    """The run's (and its shards') documents with this status, by uri: [{"uri", "error"}]."""
     rows = session.execute(
         sa.select(RunDocument.uri, RunDocument.error)
-        .where(RunDocument.run_id == run_id, RunDocument.status == status)
+        .where(RunDocument.run_id.in_(_with_shards(run_id)), RunDocument.status == status)
         .order_by(RunDocument.uri)
         .limit(limit)
     ).all()
@@ -359,7 +367,7 @@ def field_answers(
     until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of document_fields (best page per document and field) in the order they were
-    written, filtered by the run that wrote them, a document URI prefix and/or a time range
+    written, filtered by the run that wrote them (or its shards), a document URI prefix and/or a time range
     of extracted_at (since inclusive, until exclusive, UTC); no filter: every row."""
     view = document_fields
     query = sa.select(
@@ -367,7 +375,7 @@ def field_answers(
         view.c.confidence, view.c.needs_review, view.c.run_id, view.c.extracted_at,
     ).order_by(view.c.answer_id)
     if run_id is not None:
-        query = query.where(view.c.run_id == run_id)
+        query = query.where(view.c.run_id.in_(_with_shards(run_id)))
     if uri_prefix:
         query = query.where(view.c.document_uri.startswith(uri_prefix, autoescape=True))
     if since is not None:

@@ -42,10 +42,13 @@ def list_documents(source: str) -> list[str]:
 
 @task(retries=2, retry_delay_seconds=5)
 def open_run(
-    params: ExtractParams, templates, models: extraction.Models, *, flow_run_id: str | None, parameters: dict
+    params: ExtractParams, templates, models: extraction.Models, *, flow_run_id: str | None, parameters: dict,
+    parent_run_id: int | None = None,
 ) -> int:
-    """Start the run (holding a lease) and mark runs whose lease expired `crashed`."""
-    return extraction.open_run(params, templates, models, flow_run_id=flow_run_id, parameters=parameters)
+    """Start the run (holding a lease; a shard of `parent_run_id` if given) and mark runs whose
+    lease expired `crashed`."""
+    return extraction.open_run(params, templates, models, flow_run_id=flow_run_id, parameters=parameters,
+                               parent_run_id=parent_run_id)
 
 
 @task(tags=[GPU_TAG])

@@ -38,8 +38,8 @@ class Extraction:
     Its own session (process group), so a kill reaches the children it started, and output
     in files, which a full pipe cannot block."""
 
-    def __init__(self, tmp_path: Path, name: str, database_url: str, source: Path, *, api_url: str | None,
-                 gate: Path | None = None) -> None:
+    def __init__(self, tmp_path: Path, name: str, database_url: str, source: Path | str, *, api_url: str | None,
+                 gate: Path | None = None, options: tuple[str, ...] = (), lease_seconds: int = LEASE_S) -> None:
         self.out, self.err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
         env = {**os.environ, "DATABASE_URL": database_url, "CROPVLM_ARTIFACTS_URI": str(tmp_path / "artifacts"),
                "FAULTS_READER_LOG": str(reader_log(tmp_path)), "PYTHONPATH": str(REPO)}
@@ -51,7 +51,7 @@ class Extraction:
             env["FAULTS_GATE"] = str(gate)
         command = [sys.executable, "-m", "tests.faults.fake_reader_cli", "extract", str(source),
                    "--templates", RECEIPT, "--reader", "fake", "--policy", "full", "--batch-documents", "1",
-                   "--lease-seconds", str(LEASE_S), "--no-progress"]
+                   "--lease-seconds", str(lease_seconds), "--no-progress", *options]
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=err,
                                             start_new_session=True)
