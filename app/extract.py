@@ -4,6 +4,9 @@ Plain Python (no Prefect) so tests and benchmarks can call it directly; `tasks/e
 wraps it as a task. Failure is per document: a document that cannot be read, rendered or
 answered is recorded as failed with its message, and the rest of the batch completes.
 Each document's answers are written in one transaction, so none is left half-written.
+Limits per document: `document_seconds` for reading and rendering (rendering in a child
+process that is killed when late, cropvlm/render_worker.py) and its pixels (RenderConfig);
+per batch: pages go to the model once they reach `batch_pixels`, and are freed once answered.
 
 Only the model call (`crop_then_answer`, and its document-by-document retry) runs inside
 `model_slot()`: the caller's guard for the device (the Prefect task passes a global
@@ -32,7 +35,8 @@ from app.resources import get_policy, get_reader, get_session_factory, get_store
 from cropvlm.crops import encode_thumbnail
 from cropvlm.errors import DocumentError
 from cropvlm.pipeline import FieldResult, PageRef, crop_then_answer
-from cropvlm.render import render_document, sniff_media_type
+from cropvlm.render import sniff_media_type
+from cropvlm.render_worker import DocumentTimeoutError, render_within
 from cropvlm.templates import TemplateSet
 from storage import claims, queries
 from storage.claims import ClaimKey
@@ -172,8 +176,14 @@ class _Pending:
     def sha256(self) -> str:
         return self.claim.sha256
 
+    @property
+    def pixels(self) -> int:
+        return sum(page.width * page.height for page in self.pages)
+
 
 def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: ModelSlot = nullcontext) -> BatchOutcome:
+    """Documents go to the model in groups of at most `batch_pixels` rendered pixels (a group
+    closes on the document that reaches it), so a batch never holds all its pages at once."""
     store = get_store(job.params.source)
     sessions = get_session_factory(job.params.database_url)
     outcome = BatchOutcome()
@@ -193,13 +203,20 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
             result.seconds = time.perf_counter() - started
             _record(sessions, job.run_id, result)
             outcome.documents.append(result)
-        else:
-            result.started = started
-            pending.append(result)
+            continue
+        result.started = started
+        pending.append(result)
+        if sum(doc.pixels for doc in pending) >= job.params.batch_pixels:
+            _answer_and_persist(job, sessions, pending, outcome, model_slot)
+            pending = []
     if job.run_id in _stopping:  # interrupted: no model work starts; the documents go to the next run
         _release(sessions, job.run_id, [doc.claim for doc in pending])
         return outcome
+    _answer_and_persist(job, sessions, pending, outcome, model_slot)
+    return outcome
 
+
+def _answer_and_persist(job, sessions, pending: list[_Pending], outcome: BatchOutcome, model_slot: ModelSlot) -> None:
     for doc, results, error in _answer(job, pending, outcome, model_slot):
         if error is not None:
             done = DocumentOutcome(doc.uri, "failed", error, pages=len(doc.pages), document_id=doc.document_id)
@@ -208,17 +225,20 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
         else:
             done = _persist(job, sessions, doc, results)
         outcome.documents.append(done)
-    return outcome
+        doc.pages.clear()  # answered: its pages are freed now, not when the batch ends
 
 
 def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome:
     """Read, hash, skip if already extracted or claimed by another run, claim, render; the
     document row is written once, with its page count when it rendered. Returns a
     failure/skip or a _Pending holding the claim."""
+    deadline = time.monotonic() + job.params.document_seconds
     try:
-        data = store.read(key)
+        data = _read_within(store, key, job.params.document_seconds)
     except StorageError as exc:
         return DocumentOutcome(uri, "failed", f"cannot read object: {exc}")
+    except DocumentTimeoutError as exc:
+        return DocumentOutcome(uri, "failed", str(exc))
     sha256 = hashlib.sha256(data).hexdigest()
     if sha256 in seen:
         return DocumentOutcome(uri, "skipped", f"same content as {seen[sha256]}")
@@ -247,7 +267,7 @@ def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome
     pages, error = [], None
     if done is None and holder is None:
         try:
-            pages = render_document(data, job.params.render()).pages
+            pages = render_within(data, job.params.render(), max(deadline - time.monotonic(), 0.001)).pages
         except DocumentError as exc:
             error = str(exc)
 
@@ -266,6 +286,27 @@ def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome
     if error is not None:
         return DocumentOutcome(uri, "failed", error, document_id=document_id)
     return _Pending(key, uri, claim, document_id, pages, 0.0)
+
+
+def _read_within(store, key: str, seconds: float) -> bytes:
+    """store.read in a thread, waited for `seconds`. A read that hangs fails its document; the
+    thread cannot be killed: it ends when the store's own timeouts end the read, its bytes dropped."""
+    result: list = []
+
+    def read() -> None:
+        try:
+            result.append(store.read(key))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, raised there
+            result.append(exc)
+
+    thread = threading.Thread(target=read, name=f"read {key}", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise DocumentTimeoutError(f"reading took longer than {seconds:g} s (document_seconds): abandoned")
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
 
 
 def _answer(job: ExtractJob, pending: list[_Pending], outcome: BatchOutcome, model_slot: ModelSlot):
