@@ -40,8 +40,8 @@ from cropvlm.render_worker import DocumentTimeoutError, render_within
 from cropvlm.templates import TemplateSet
 from storage import claims, queries
 from storage.claims import ClaimKey
-from storage.errors import StorageError
-from storage.retry import retry_database, short_reason
+from storage.errors import StorageError, StoreUnavailableError
+from storage.retry import retry_database, retry_store, short_reason
 
 log = logging.getLogger(__name__)
 
@@ -189,31 +189,44 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
     outcome = BatchOutcome()
     pending: list[_Pending] = []
     seen: dict[str, str] = {}  # sha256 -> uri, duplicates inside this batch
-    for key in keys:
-        if job.run_id in _stopping:
-            break
-        started = time.perf_counter()
-        try:
-            uri = store.uri(key)
-        except StorageError as exc:  # a key S3 allows but we cannot address ("a//b", "../x"): this document only
-            uri, result = key, DocumentOutcome(key, "failed", f"unusable object key: {exc}")
-        else:
-            result = _prepare(job, store, sessions, key, uri, seen)
-        if isinstance(result, DocumentOutcome):
-            result.seconds = time.perf_counter() - started
-            _record(sessions, job.run_id, result)
-            outcome.documents.append(result)
-            continue
-        result.started = started
-        pending.append(result)
-        if sum(doc.pixels for doc in pending) >= job.params.batch_pixels:
+    try:
+        for key in keys:
+            if job.run_id in _stopping:
+                break
+            result = _prepare_key(job, store, sessions, key, seen)
+            if isinstance(result, DocumentOutcome):
+                _record(sessions, job.run_id, result)
+                outcome.documents.append(result)
+                continue
+            pending.append(result)
+            if sum(doc.pixels for doc in pending) >= job.params.batch_pixels:
+                _answer_and_persist(job, sessions, pending, outcome, model_slot)
+                pending = []
+        if job.run_id not in _stopping:
             _answer_and_persist(job, sessions, pending, outcome, model_slot)
-            pending = []
-    if job.run_id in _stopping:  # interrupted: no model work starts; the documents go to the next run
+            return outcome
+    except StoreUnavailableError:  # an outage, retried already: one run-level error, not N failed documents
+        _stopping.add(job.run_id)  # the run's other batches stop at their next document
         _release(sessions, job.run_id, [doc.claim for doc in pending])
-        return outcome
-    _answer_and_persist(job, sessions, pending, outcome, model_slot)
+        raise
+    # interrupted: no model work starts; the documents go to the next run
+    _release(sessions, job.run_id, [doc.claim for doc in pending])
     return outcome
+
+
+def _prepare_key(job, store, sessions, key, seen) -> _Pending | DocumentOutcome:
+    started = time.perf_counter()
+    try:
+        uri = store.uri(key)
+    except StorageError as exc:  # a key S3 allows but we cannot address ("a//b", "../x"): this document only
+        result = DocumentOutcome(key, "failed", f"unusable object key: {exc}")
+    else:
+        result = _prepare(job, store, sessions, key, uri, seen)
+    if isinstance(result, DocumentOutcome):
+        result.seconds = time.perf_counter() - started
+    else:
+        result.started = started
+    return result
 
 
 def _answer_and_persist(job, sessions, pending: list[_Pending], outcome: BatchOutcome, model_slot: ModelSlot) -> None:
@@ -234,7 +247,9 @@ def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome
     failure/skip or a _Pending holding the claim."""
     deadline = time.monotonic() + job.params.document_seconds
     try:
-        data = _read_within(store, key, job.params.document_seconds)
+        data = _within(lambda: retry_store(lambda: store.read(key), what=f"read {uri}"), job.params.document_seconds)
+    except StoreUnavailableError:
+        raise
     except StorageError as exc:
         return DocumentOutcome(uri, "failed", f"cannot read object: {exc}")
     except DocumentTimeoutError as exc:
@@ -288,18 +303,18 @@ def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome
     return _Pending(key, uri, claim, document_id, pages, 0.0)
 
 
-def _read_within(store, key: str, seconds: float) -> bytes:
-    """store.read in a thread, waited for `seconds`. A read that hangs fails its document; the
+def _within(read: Callable[[], bytes], seconds: float) -> bytes:
+    """`read()` in a thread, waited for `seconds`. A read that hangs fails its document; the
     thread cannot be killed: it ends when the store's own timeouts end the read, its bytes dropped."""
     result: list = []
 
-    def read() -> None:
+    def call() -> None:
         try:
-            result.append(store.read(key))
+            result.append(read())
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, raised there
             result.append(exc)
 
-    thread = threading.Thread(target=read, name=f"read {key}", daemon=True)
+    thread = threading.Thread(target=call, name="read", daemon=True)
     thread.start()
     thread.join(seconds)
     if thread.is_alive():
@@ -359,8 +374,11 @@ def _persist(job: ExtractJob, sessions, doc: _Pending, results: list[FieldResult
             if result.crop is not None:
                 thumbnail = encode_thumbnail(result.crop)
                 key = f"crops/{hashlib.sha256(thumbnail).hexdigest()}.jpg"
-                crop_uri = artifacts.uri(key) if artifacts.exists(key) else artifacts.write(key, thumbnail, "image/jpeg")
+                crop_uri = retry_store(lambda: artifacts.uri(key) if artifacts.exists(key) else artifacts.write(
+                    key, thumbnail, "image/jpeg"), what="store a crop thumbnail")
             rows.append(_answer_row(result, crop_uri, job.params.review_below))
+    except StoreUnavailableError:
+        raise
     except StorageError as exc:
         done = DocumentOutcome(
             doc.uri, "failed", f"cannot store crop thumbnails: {exc}", pages=len(doc.pages), document_id=doc.document_id
