@@ -21,15 +21,16 @@ class TcpProxy:
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def cut(self, seconds: float) -> None:
-        """Drop every connection and refuse new ones for `seconds`."""
+    def cut(self, seconds: float | None) -> None:
+        """Drop every connection and refuse new ones for `seconds` (None: until `reopen`)."""
         self._up.clear()
         with self._lock:
             self._listener.close()  # nothing listens: connecting is refused at once
             for sock in self._sockets:
                 _close(sock)
             self._sockets.clear()
-        threading.Timer(seconds, self._reopen).start()
+        if seconds is not None:
+            threading.Timer(seconds, self.reopen).start()
 
     def freeze(self, seconds: float | None = None) -> None:
         """Hold every byte and every new connection (for `seconds`, or until `thaw`)."""
@@ -42,9 +43,9 @@ class TcpProxy:
 
     def close(self) -> None:
         self._closed = True
-        self.cut(0)
+        self.cut(None)
 
-    def _reopen(self) -> None:
+    def reopen(self) -> None:
         if self._closed:
             return
         with self._lock:
