@@ -4,6 +4,9 @@ Plain Python (no Prefect) so tests and benchmarks can call it directly; `tasks/e
 wraps it as a task. Failure is per document: a document that cannot be read, rendered or
 answered is recorded as failed with its message, and the rest of the batch completes.
 Each document's answers are written in one transaction, so none is left half-written.
+Limits per document: `document_seconds` for reading and rendering (rendering in a child
+process that is killed when late, cropvlm/render_worker.py) and its pixels (RenderConfig);
+per batch: pages go to the model once they reach `batch_pixels`, and are freed once answered.
 
 Only the model call (`crop_then_answer`, and its document-by-document retry) runs inside
 `model_slot()`: the caller's guard for the device (the Prefect task passes a global
@@ -32,12 +35,13 @@ from app.resources import get_policy, get_reader, get_session_factory, get_store
 from cropvlm.crops import encode_thumbnail
 from cropvlm.errors import DocumentError
 from cropvlm.pipeline import FieldResult, PageRef, crop_then_answer
-from cropvlm.render import render_document, sniff_media_type
+from cropvlm.render import sniff_media_type
+from cropvlm.render_worker import DocumentTimeoutError, render_within
 from cropvlm.templates import TemplateSet
 from storage import claims, queries
 from storage.claims import ClaimKey
-from storage.errors import StorageError
-from storage.retry import retry_database, short_reason
+from storage.errors import StorageError, StoreUnavailableError
+from storage.retry import retry_database, retry_store, short_reason
 
 log = logging.getLogger(__name__)
 
@@ -172,34 +176,60 @@ class _Pending:
     def sha256(self) -> str:
         return self.claim.sha256
 
+    @property
+    def pixels(self) -> int:
+        return sum(page.width * page.height for page in self.pages)
+
 
 def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: ModelSlot = nullcontext) -> BatchOutcome:
+    """Documents go to the model in groups of at most `batch_pixels` rendered pixels (a group
+    closes on the document that reaches it), so a batch never holds all its pages at once."""
     store = get_store(job.params.source)
     sessions = get_session_factory(job.params.database_url)
     outcome = BatchOutcome()
     pending: list[_Pending] = []
     seen: dict[str, str] = {}  # sha256 -> uri, duplicates inside this batch
-    for key in keys:
-        if job.run_id in _stopping:
-            break
-        started = time.perf_counter()
-        try:
-            uri = store.uri(key)
-        except StorageError as exc:  # a key S3 allows but we cannot address ("a//b", "../x"): this document only
-            uri, result = key, DocumentOutcome(key, "failed", f"unusable object key: {exc}")
-        else:
-            result = _prepare(job, store, sessions, key, uri, seen)
-        if isinstance(result, DocumentOutcome):
-            result.seconds = time.perf_counter() - started
-            _record(sessions, job.run_id, result)
-            outcome.documents.append(result)
-        else:
-            result.started = started
+    try:
+        for key in keys:
+            if job.run_id in _stopping:
+                break
+            result = _prepare_key(job, store, sessions, key, seen)
+            if isinstance(result, DocumentOutcome):
+                _record(sessions, job.run_id, result)
+                outcome.documents.append(result)
+                continue
             pending.append(result)
-    if job.run_id in _stopping:  # interrupted: no model work starts; the documents go to the next run
+            if sum(doc.pixels for doc in pending) >= job.params.batch_pixels:
+                _answer_and_persist(job, sessions, pending, outcome, model_slot)
+                pending = []
+        if job.run_id not in _stopping:
+            _answer_and_persist(job, sessions, pending, outcome, model_slot)
+            return outcome
+    except StoreUnavailableError:  # an outage, retried already: one run-level error, not N failed documents
+        _stopping.add(job.run_id)  # the run's other batches stop at their next document
         _release(sessions, job.run_id, [doc.claim for doc in pending])
-        return outcome
+        raise
+    # interrupted: no model work starts; the documents go to the next run
+    _release(sessions, job.run_id, [doc.claim for doc in pending])
+    return outcome
 
+
+def _prepare_key(job, store, sessions, key, seen) -> _Pending | DocumentOutcome:
+    started = time.perf_counter()
+    try:
+        uri = store.uri(key)
+    except StorageError as exc:  # a key S3 allows but we cannot address ("a//b", "../x"): this document only
+        result = DocumentOutcome(key, "failed", f"unusable object key: {exc}")
+    else:
+        result = _prepare(job, store, sessions, key, uri, seen)
+    if isinstance(result, DocumentOutcome):
+        result.seconds = time.perf_counter() - started
+    else:
+        result.started = started
+    return result
+
+
+def _answer_and_persist(job, sessions, pending: list[_Pending], outcome: BatchOutcome, model_slot: ModelSlot) -> None:
     for doc, results, error in _answer(job, pending, outcome, model_slot):
         if error is not None:
             done = DocumentOutcome(doc.uri, "failed", error, pages=len(doc.pages), document_id=doc.document_id)
@@ -208,17 +238,22 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
         else:
             done = _persist(job, sessions, doc, results)
         outcome.documents.append(done)
-    return outcome
+        doc.pages.clear()  # answered: its pages are freed now, not when the batch ends
 
 
 def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome:
     """Read, hash, skip if already extracted or claimed by another run, claim, render; the
     document row is written once, with its page count when it rendered. Returns a
     failure/skip or a _Pending holding the claim."""
+    deadline = time.monotonic() + job.params.document_seconds
     try:
-        data = store.read(key)
+        data = _within(lambda: retry_store(lambda: store.read(key), what=f"read {uri}"), job.params.document_seconds)
+    except StoreUnavailableError:
+        raise
     except StorageError as exc:
         return DocumentOutcome(uri, "failed", f"cannot read object: {exc}")
+    except DocumentTimeoutError as exc:
+        return DocumentOutcome(uri, "failed", str(exc))
     sha256 = hashlib.sha256(data).hexdigest()
     if sha256 in seen:
         return DocumentOutcome(uri, "skipped", f"same content as {seen[sha256]}")
@@ -247,7 +282,7 @@ def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome
     pages, error = [], None
     if done is None and holder is None:
         try:
-            pages = render_document(data, job.params.render()).pages
+            pages = render_within(data, job.params.render(), max(deadline - time.monotonic(), 0.001)).pages
         except DocumentError as exc:
             error = str(exc)
 
@@ -266,6 +301,27 @@ def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome
     if error is not None:
         return DocumentOutcome(uri, "failed", error, document_id=document_id)
     return _Pending(key, uri, claim, document_id, pages, 0.0)
+
+
+def _within(read: Callable[[], bytes], seconds: float) -> bytes:
+    """`read()` in a thread, waited for `seconds`. A read that hangs fails its document; the
+    thread cannot be killed: it ends when the store's own timeouts end the read, its bytes dropped."""
+    result: list = []
+
+    def call() -> None:
+        try:
+            result.append(read())
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, raised there
+            result.append(exc)
+
+    thread = threading.Thread(target=call, name="read", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise DocumentTimeoutError(f"reading took longer than {seconds:g} s (document_seconds): abandoned")
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
 
 
 def _answer(job: ExtractJob, pending: list[_Pending], outcome: BatchOutcome, model_slot: ModelSlot):
@@ -318,8 +374,11 @@ def _persist(job: ExtractJob, sessions, doc: _Pending, results: list[FieldResult
             if result.crop is not None:
                 thumbnail = encode_thumbnail(result.crop)
                 key = f"crops/{hashlib.sha256(thumbnail).hexdigest()}.jpg"
-                crop_uri = artifacts.uri(key) if artifacts.exists(key) else artifacts.write(key, thumbnail, "image/jpeg")
+                crop_uri = retry_store(lambda: artifacts.uri(key) if artifacts.exists(key) else artifacts.write(
+                    key, thumbnail, "image/jpeg"), what="store a crop thumbnail")
             rows.append(_answer_row(result, crop_uri, job.params.review_below))
+    except StoreUnavailableError:
+        raise
     except StorageError as exc:
         done = DocumentOutcome(
             doc.uri, "failed", f"cannot store crop thumbnails: {exc}", pages=len(doc.pages), document_id=doc.document_id

@@ -65,7 +65,14 @@ class ExtractParams(_Params):
     dpi: Dpi = RenderConfig.dpi
     max_pages: int = Field(RenderConfig.max_pages, description="documents with more pages fail")
     max_pixels: int = Field(RenderConfig.max_pixels, description="pages with more pixels render at a lower dpi")
+    max_document_pixels: int = Field(RenderConfig.max_document_pixels, description=(
+        "documents whose pages render to more pixels in all fail before rendering"))
     batch_documents: BatchDocuments = 8
+    batch_pixels: int = Field(60_000_000, ge=1, description=(
+        "a batch's rendered pages go to the model once they reach this many pixels; the rest of the batch "
+        "after them"))
+    document_seconds: float = Field(600, gt=0, description=(
+        "a document whose reading and rendering take longer fails (the model call is not counted)"))
     review_below: float = Field(0.5, ge=0, le=1, description=(
         "answers less confident than this (or empty) get needs_review; a template field's review_below wins"))
     database_url: DatabaseUrl = None
@@ -88,7 +95,8 @@ class ExtractParams(_Params):
         return self
 
     def render(self) -> RenderConfig:
-        return RenderConfig(dpi=self.dpi, max_pages=self.max_pages, max_pixels=self.max_pixels)
+        return RenderConfig(dpi=self.dpi, max_pages=self.max_pages, max_pixels=self.max_pixels,
+                            max_document_pixels=self.max_document_pixels)
 
 
 class EvaluateParams(_Params):

@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("source", help="s3://bucket/prefix or a local folder")
     add_options(extract, ExtractParams,
                 ["templates", "policy", "reader", "dpi", "max_pages", "batch_documents", "review_below",
-                 "artifacts_uri", "lease_seconds", "shard_documents", "shard_deployment", "shards_in_flight"],
+                 "document_seconds", "artifacts_uri", "lease_seconds", "shard_documents", "shard_deployment",
+                 "shards_in_flight"],
                 templates={"required": True, "metavar": "YAML"}, artifacts_uri={"metavar": "URI"})
     # Not a flow parameter: Prefect would store a password in it. It becomes DATABASE_URL for the run.
     extract.add_argument("--database-url", dest="environment_database_url", metavar="URL",

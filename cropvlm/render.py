@@ -2,13 +2,15 @@
 
 The media type comes from the bytes, not the file name, so a PNG saved as `.pdf` still
 renders and a text file named `.jpg` fails with a message that says what it is.
-Limits protect the worker: pages per document and pixels per page (decompression bombs).
+Limits protect the worker: pages per document, pixels per page (decompression bombs) and
+pixels per document, checked before a page is decoded.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pymupdf
@@ -33,12 +35,15 @@ class RenderConfig:
     dpi: int = 150  # PDF rendering resolution, dots per inch
     max_pages: int = 50  # a longer document fails instead of tying up a worker
     max_pixels: int = 40_000_000  # per page; larger PDF pages render at a lower dpi
+    max_document_pixels: int = 150_000_000  # all pages together (600 MB in PIL, 4 bytes a pixel); more fails
 
     def __post_init__(self) -> None:
         if not 36 <= self.dpi <= 600:
             raise ValueError(f"dpi must be in [36, 600], got {self.dpi}")
         if self.max_pages < 1 or self.max_pixels < 10_000:
             raise ValueError("max_pages must be >= 1 and max_pixels >= 10000")
+        if self.max_document_pixels < self.max_pixels:
+            raise ValueError("max_document_pixels must be >= max_pixels (one page must fit)")
 
 
 @dataclass(frozen=True)
@@ -63,46 +68,65 @@ def sniff_media_type(data: bytes) -> str:
 
 
 def render_document(data: bytes, config: RenderConfig = RenderConfig()) -> RenderedDocument:
+    return RenderedDocument(sniff_media_type(data), list(render_pages(data, config)))
+
+
+def render_pages(data: bytes, config: RenderConfig = RenderConfig()) -> Iterator[Image.Image]:
+    """The pages one at a time, after every limit was checked (DocumentError before any page)."""
     media_type = sniff_media_type(data)
     if media_type == PDF:
-        return RenderedDocument(media_type, _render_pdf(data, config))
-    return RenderedDocument(media_type, _load_image(data, media_type, config))
+        return _render_pdf(data, config)
+    return iter(_load_image(data, media_type, config))
 
 
-def _render_pdf(data: bytes, config: RenderConfig) -> list[Image.Image]:
+def _render_pdf(data: bytes, config: RenderConfig) -> Iterator[Image.Image]:
     try:
         doc = pymupdf.open(stream=data, filetype="pdf")
         count = doc.page_count  # a broken page tree (a cycle) raises only here
     except _PDF_ERRORS as exc:
         raise DocumentError(f"corrupt PDF: {exc}") from exc
-    with doc:
+    try:
         if doc.needs_pass:
             raise DocumentError("encrypted PDF: it needs a password")
         if count == 0:
             raise DocumentError("PDF has no pages")
         _check_page_count(count, config)
-        pages = []
-        for index in range(count):
+        try:
+            dpis = [_page_dpi(doc[index], config) for index in range(count)]
+        except _PDF_ERRORS as exc:
+            raise DocumentError(f"corrupt PDF: a page does not load: {exc}") from exc
+        _check_document_pixels(sum(pixels for _, pixels in dpis), count, config)
+    except BaseException:
+        doc.close()
+        raise
+    return _render_pdf_pages(doc, dpis)
+
+
+def _render_pdf_pages(doc: pymupdf.Document, dpis: list[tuple[int, int]]) -> Iterator[Image.Image]:
+    with doc:
+        for index, (dpi, _) in enumerate(dpis):
             try:
-                pages.append(_render_pdf_page(doc[index], config))
+                pixmap = doc[index].get_pixmap(dpi=dpi, alpha=False, colorspace=pymupdf.csRGB)
             except _PDF_ERRORS as exc:
                 raise DocumentError(f"corrupt PDF: page {index + 1} does not render: {exc}") from exc
-        return pages
+            # samples_mv: no intermediate bytes copy; the pixmap is freed as soon as it is copied
+            yield Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples_mv)
 
 
 # MuPDF's own errors (FzErrorFormat: "cycle in page tree") are not RuntimeErrors.
 _PDF_ERRORS = (pymupdf.FileDataError, pymupdf.mupdf.FzErrorBase, RuntimeError, ValueError)
 
 
-def _render_pdf_page(page: pymupdf.Page, config: RenderConfig) -> Image.Image:
+def _page_dpi(page: pymupdf.Page, config: RenderConfig) -> tuple[int, int]:
+    """(dpi, pixels) the page renders at: the configured dpi, lower for a page over max_pixels."""
     width_in, height_in = page.rect.width / 72, page.rect.height / 72  # points to inches
     if width_in <= 0 or height_in <= 0:
         raise DocumentError(f"page {page.number + 1} has an empty size")
     dpi = float(config.dpi)
     if width_in * height_in * dpi * dpi > config.max_pixels:
         dpi = (config.max_pixels / (width_in * height_in)) ** 0.5  # huge page: shrink, keep it
-    pixmap = page.get_pixmap(dpi=max(int(dpi), 1), alpha=False, colorspace=pymupdf.csRGB)
-    return Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
+    dpi = max(int(dpi), 1)
+    return dpi, round(width_in * dpi) * round(height_in * dpi)
 
 
 def _load_image(data: bytes, media_type: str, config: RenderConfig) -> list[Image.Image]:
@@ -112,7 +136,7 @@ def _load_image(data: bytes, media_type: str, config: RenderConfig) -> list[Imag
             image = Image.open(io.BytesIO(data))
             frames = getattr(image, "n_frames", 1)
             _check_page_count(frames, config)
-            pages = []
+            pages, pixels = [], 0
             for frame in ImageSequence.Iterator(image):
                 width, height = frame.size
                 if width * height > config.max_pixels:
@@ -120,6 +144,8 @@ def _load_image(data: bytes, media_type: str, config: RenderConfig) -> list[Imag
                         f"image page of {width}x{height} = {width * height / 1e6:.0f} MP is over "
                         f"the limit of {config.max_pixels / 1e6:.0f} MP per page"
                     )
+                pixels += width * height
+                _check_document_pixels(pixels, frames, config)  # before this frame is decoded
                 frame.load()
                 pages.append(_to_rgb(ImageOps.exif_transpose(frame)))
             return pages
@@ -145,3 +171,11 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 def _check_page_count(count: int, config: RenderConfig) -> None:
     if count > config.max_pages:
         raise DocumentError(f"document has {count} pages, over the limit of {config.max_pages}")
+
+
+def _check_document_pixels(pixels: int, pages: int, config: RenderConfig) -> None:
+    if pixels > config.max_document_pixels:
+        raise DocumentError(
+            f"document of {pages} pages renders to over {pixels / 1e6:.0f} MP, over the limit of "
+            f"{config.max_document_pixels / 1e6:.0f} MP per document: lower dpi or raise max_document_pixels"
+        )

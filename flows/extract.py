@@ -55,7 +55,10 @@ def extract(
     dpi: int = DEFAULT.dpi,
     max_pages: int = DEFAULT.max_pages,
     max_pixels: int = DEFAULT.max_pixels,
+    max_document_pixels: int = DEFAULT.max_document_pixels,
     batch_documents: int = DEFAULT.batch_documents,
+    batch_pixels: int = DEFAULT.batch_pixels,
+    document_seconds: float = DEFAULT.document_seconds,
     review_below: float = DEFAULT.review_below,
     database_url: str | None = DEFAULT.database_url,
     artifacts_uri: str | None = DEFAULT.artifacts_uri,
@@ -90,7 +93,8 @@ def run_parameters(params: ExtractParams, models: Models, gpu_limit: str | None)
     return {"policy_spec": params.policy, "policy_resolved": models.policy, "reader_spec": params.reader,
             "reader_resolved": models.reader,
             **params.model_dump(include={"dpi", "max_pages", "max_pixels", "batch_documents", "templates",
-                                         "review_below", "lease_seconds", "shard_documents"}),
+                                         "review_below", "lease_seconds", "shard_documents", "max_document_pixels",
+                                         "batch_pixels", "document_seconds"}),
             "gpu_limit": gpu_limit}
 
 

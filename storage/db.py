@@ -24,13 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.errors import DatabaseUnavailableError
 from storage.retry import short_reason
 from storage.settings import Settings, mask_url
+from storage.watchdog import watch_statements
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait this long for the lock instead of failing
-# libpq connection settings: a dead or frozen server fails a connect in 10 s instead of
-# hanging, and TCP keepalives notice a server that vanished under an open connection.
-POSTGRES_CONNECT_ARGS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30,
-                         "keepalives_interval": 10, "keepalives_count": 3}
+# libpq connection settings: TCP keepalives notice a server that vanished under an open
+# connection; connect and statement timeouts come from Settings.
+POSTGRES_CONNECT_ARGS = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+WATCHDOG_GRACE_S = 5  # past statement_timeout: the server's own error comes first when it can answer
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -50,10 +51,11 @@ def make_engine(
     WAL (readers do not block the writer) and a busy timeout. `sqlite_foreign_keys=False`
     is for migrations, where batch table rebuilds would otherwise cascade deletes.
     """
-    url = normalize_url(url if url is not None else Settings().database_url)
+    settings = Settings()
+    url = normalize_url(url if url is not None else settings.database_url)
+    if url.get_backend_name() == "postgresql":
+        return _postgres_engine(url, settings, **kwargs)
     if url.get_backend_name() != "sqlite":
-        if url.get_backend_name() == "postgresql":
-            kwargs["connect_args"] = {**POSTGRES_CONNECT_ARGS, **kwargs.get("connect_args", {})}
         return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
     in_memory = url.database in (None, "", ":memory:") or url.database.startswith("file::memory:")
@@ -70,6 +72,20 @@ def make_engine(
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
 
+    return engine
+
+
+def _postgres_engine(url: URL, settings: Settings, **kwargs: Any) -> Engine:
+    """A dead server fails a connect in connect_timeout; a slow statement is cancelled by the
+    server at statement_timeout, and one on a frozen server by the watchdog a little later."""
+    timeout = settings.database_statement_timeout
+    connect_args = {**POSTGRES_CONNECT_ARGS, "connect_timeout": settings.database_connect_timeout}
+    if timeout:
+        connect_args["options"] = f"-c statement_timeout={round(timeout * 1000)}"  # milliseconds
+    connect_args.update(kwargs.pop("connect_args", {}))
+    engine = sa.create_engine(url, connect_args=connect_args, **{"pool_pre_ping": True, **kwargs})
+    if timeout:
+        watch_statements(engine, timeout + WATCHDOG_GRACE_S)
     return engine
 
 

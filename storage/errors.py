@@ -11,6 +11,10 @@ class DatabaseUnavailableError(StorageError):
     """The database cannot be reached (down, wrong host, refused login): the run cannot start."""
 
 
+class StoreUnavailableError(StorageError):
+    """The object store cannot be reached (refused, timed out, 5xx): an outage, not a bad document."""
+
+
 class ObjectNotFoundError(StorageError):
     """An object (S3 key or local file) that does not exist, or vanished while being read."""
 

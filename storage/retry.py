@@ -1,7 +1,9 @@
-"""Retry one database transaction through a short outage (a restart, a failover, a dropped
-connection), then give up with one DatabaseUnavailableError.
+"""Retry one database transaction or object-store call through a short outage (a restart, a
+failover, a dropped connection), then give up with one DatabaseUnavailableError or
+StoreUnavailableError.
 
     run_id = retry_database(lambda: start(...), what="open the run")
+    data = retry_store(lambda: store.read(key), what="read a document")
 
 `step` must be a whole transaction (it opens and commits its own session), so running it
 again repeats nothing half-done. Retried: OperationalError (refused or lost connection,
@@ -18,7 +20,7 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
-from storage.errors import DatabaseUnavailableError
+from storage.errors import DatabaseUnavailableError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,17 +41,27 @@ def short_reason(exc: BaseException) -> str:
 
 
 def retry_database(step: Callable[[], T], *, what: str, delays: tuple[float, ...] = DELAYS) -> T:
+    return _retry(step, what, delays, "database", DatabaseUnavailableError,
+                  lambda exc: isinstance(exc, sa.exc.DBAPIError) and is_transient(exc))
+
+
+def retry_store(step: Callable[[], T], *, what: str, delays: tuple[float, ...] = DELAYS[:5]) -> T:
+    """On top of botocore's own retries (a few seconds): an S3 restart of up to ~15 s."""
+    return _retry(step, what, delays, "object store", StoreUnavailableError,
+                  lambda exc: isinstance(exc, StoreUnavailableError))
+
+
+def _retry(step, what, delays, service, error, transient):
     for attempt, delay in enumerate((*delays, None), start=1):
         try:
             return step()
-        except sa.exc.DBAPIError as exc:
-            if not is_transient(exc):
+        except Exception as exc:
+            if not transient(exc):
                 raise
             reason = short_reason(exc)
             if delay is None:
-                raise DatabaseUnavailableError(
-                    f"database unavailable while trying to {what} ({attempt} attempts over "
-                    f"{sum(delays):g} s): {reason}") from exc
-            log.warning("database unavailable while trying to %s (%s); retrying in %g s", what, reason, delay)
+                raise error(f"{service} unavailable while trying to {what} ({attempt} attempts over "
+                            f"{sum(delays):g} s): {reason}") from exc
+            log.warning("%s unavailable while trying to %s (%s); retrying in %g s", service, what, reason, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")

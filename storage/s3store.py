@@ -13,9 +13,10 @@ from functools import lru_cache
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
-from storage.errors import ObjectNotFoundError, StorageError, StoreNotFoundError
+from storage.errors import ObjectNotFoundError, StorageError, StoreNotFoundError, StoreUnavailableError
 from storage.objectstore import ObjectInfo, check_key
 from storage.settings import Settings
 
@@ -161,4 +162,8 @@ class S3Store:
                 return self._missing_bucket()
             if code in _MISSING_KEY:
                 return ObjectNotFoundError(f"cannot {action}: no such object")
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+                return StoreUnavailableError(f"cannot {action}: {exc}")
+        if isinstance(exc, EndpointUnreachable | HTTPClientError):  # refused, timed out, cut off
+            return StoreUnavailableError(f"cannot {action}: {exc}")
         return StorageError(f"cannot {action}: {exc}")

@@ -3,6 +3,8 @@
     DATABASE_URL              sqlite:///.cropvlm/cropvlm.db (relative to the working directory)
                               or postgresql://user:pass@host:5432/db
     CROPVLM_ARTIFACTS_URI     where crop thumbnails go: a folder or s3://bucket/prefix
+    CROPVLM_DATABASE_CONNECT_TIMEOUT    seconds a PostgreSQL connect may take
+    CROPVLM_DATABASE_STATEMENT_TIMEOUT  seconds a PostgreSQL statement may take (0: no limit)
     CROPVLM_S3_MAX_ATTEMPTS   total attempts per S3 call (botocore "standard" retry mode)
     CROPVLM_S3_CONNECT_TIMEOUT, CROPVLM_S3_READ_TIMEOUT   seconds
     CROPVLM_S3_ADDRESSING_STYLE   auto | path | virtual (path for some MinIO/SeaweedFS setups)
@@ -42,6 +44,8 @@ class Settings(BaseSettings):
         repr=False,  # may hold a password; see safe_database_url
     )
     artifacts_uri: str = ".cropvlm/artifacts"
+    database_connect_timeout: int = Field(10, ge=1)  # seconds
+    database_statement_timeout: float = Field(60.0, ge=0)  # seconds; 0: no limit
     s3_max_attempts: int = Field(5, ge=1)
     s3_connect_timeout: float = Field(10.0, gt=0)  # seconds
     s3_read_timeout: float = Field(60.0, gt=0)  # seconds

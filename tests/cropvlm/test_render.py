@@ -1,4 +1,5 @@
 import io
+import time
 
 import pymupdf
 import pytest
@@ -100,3 +101,21 @@ def test_huge_pdf_pages_render_within_the_pixel_limit():
     data = make_pdf(width=72 * 100, height=72 * 100)  # 100 x 100 inch page
     page = render_document(data, RenderConfig(dpi=150, max_pixels=4_000_000)).pages[0]
     assert page.width * page.height <= 4_000_000
+
+
+def test_a_document_over_its_pixel_budget_fails_before_any_page_renders():
+    # 10 pages of 200 x 200 inches: each shrinks to max_pixels, 400 MP in all.
+    data = make_pdf(pages=10, width=14400, height=14400)
+    started = time.perf_counter()
+    with pytest.raises(DocumentError, match="10 pages renders to over 38. MP, over the limit of 150 MP"):
+        render_document(data)
+    assert time.perf_counter() - started < 2  # refused from page sizes, nothing rendered
+    assert len(render_document(data, RenderConfig(max_pixels=100_000, max_document_pixels=1_000_000)).pages) == 10
+    with pytest.raises(DocumentError, match="3 pages renders to over"):  # image frames add up too
+        render_document(make_image("TIFF", size=(1000, 1000), frames=3),
+                        RenderConfig(max_pixels=1_000_000, max_document_pixels=2_500_000))
+
+
+def test_a_document_budget_below_one_page_is_refused():
+    with pytest.raises(ValueError, match="max_document_pixels must be >= max_pixels"):
+        RenderConfig(max_pixels=1_000_000, max_document_pixels=999_999)

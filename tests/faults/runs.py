@@ -39,7 +39,8 @@ class Extraction:
     in files, which a full pipe cannot block."""
 
     def __init__(self, tmp_path: Path, name: str, database_url: str, source: Path | str, *, api_url: str | None,
-                 gate: Path | None = None, options: tuple[str, ...] = (), lease_seconds: int = LEASE_S) -> None:
+                 gate: Path | None = None, env_extra: dict[str, str] | None = None, options: tuple[str, ...] = (),
+                 lease_seconds: int = LEASE_S) -> None:
         self.out, self.err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
         env = {**os.environ, "DATABASE_URL": database_url, "CROPVLM_ARTIFACTS_URI": str(tmp_path / "artifacts"),
                "FAULTS_READER_LOG": str(reader_log(tmp_path)), "PYTHONPATH": str(REPO)}
@@ -49,6 +50,7 @@ class Extraction:
             env["PREFECT_API_URL"] = api_url
         if gate:
             env["FAULTS_GATE"] = str(gate)
+        env.update(env_extra or {})
         command = [sys.executable, "-m", "tests.faults.fake_reader_cli", "extract", str(source),
                    "--templates", RECEIPT, "--reader", "fake", "--policy", "full", "--batch-documents", "1",
                    "--lease-seconds", str(lease_seconds), "--no-progress", *options]

@@ -3,6 +3,7 @@ the device guard around its model calls only."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import threading
@@ -66,6 +67,51 @@ def test_an_unusable_key_fails_alone(tmp_path, db_url, monkeypatch):
     failed = {d.uri: d.error for d in outcome.documents if d.status == "failed"}
     assert set(failed) == {"incoming/b//double-slash.tiff", "../outside.pdf"}
     assert all("unusable object key" in error for error in failed.values())
+
+
+def with_params(job: ExtractJob, **update) -> ExtractJob:
+    return dataclasses.replace(job, params=job.params.model_copy(update=update))
+
+
+@pytest.mark.parametrize("batch_pixels, calls", [(60_000_000, 1), (1, 3)])
+def test_a_batch_hands_its_pages_to_the_model_in_groups_under_its_pixel_budget(tmp_path, db_url, monkeypatch,
+                                                                               batch_pixels, calls):
+    source = write_folder(tmp_path / "docs", good_documents())
+    reader = MeetingReader(lambda: None)
+    monkeypatch.setattr(extraction, "get_reader", lambda spec: reader)
+    job = with_params(make_job(tmp_path, db_url, source, reader="slow"), batch_pixels=batch_pixels)
+    outcome = extract_documents(job, sorted(good_documents()))
+    assert [d.status for d in outcome.documents] == ["extracted"] * 3
+    assert len(reader.calls) == calls
+
+
+def test_a_document_that_reads_too_long_fails_alone(tmp_path, db_url, monkeypatch):
+    source = write_folder(tmp_path / "docs", good_documents())
+    store, release = extraction.get_store(str(source)), threading.Event()
+
+    class HangingStore:
+        """The folder, except that one object never finishes reading (a stalled network read)."""
+
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+        def read(self, key):
+            if key == "scan-named-as.pdf":
+                release.wait(30)
+            return store.read(key)
+
+    monkeypatch.setattr(extraction, "get_store", lambda uri: HangingStore() if uri == str(source) else store)
+    monkeypatch.setattr(extraction, "get_reader", lambda spec: MeetingReader(lambda: None))
+    job = with_params(make_job(tmp_path, db_url, source, reader="slow"), document_seconds=0.5)
+    started = time.perf_counter()
+    try:
+        outcome = extract_documents(job, sorted(good_documents()))
+    finally:
+        release.set()  # the abandoned read thread ends
+    assert time.perf_counter() - started < 20
+    failed = {Path(d.uri).name: d.error for d in outcome.documents if d.status == "failed"}
+    assert failed == {"scan-named-as.pdf": "reading took longer than 0.5 s (document_seconds): abandoned"}
+    assert [d.status for d in outcome.documents].count("extracted") == 2
 
 
 @NEEDS_TESSERACT  # the reader these tests run with (.ci/run installs it)
@@ -192,7 +238,7 @@ def test_only_model_calls_take_turns_while_other_batches_read_render_and_persist
                 spans.append((what, threading.current_thread().name, start, time.perf_counter()))
         return wrapper
 
-    monkeypatch.setattr(extraction, "render_document", timed("render", extraction.render_document))
+    monkeypatch.setattr(extraction, "render_within", timed("render", extraction.render_within))
     monkeypatch.setattr(extraction, "_persist", timed("persist", extraction._persist))
     outcomes = {}
 
