@@ -29,7 +29,7 @@ def resolve_policy(spec: str, database_url: str) -> str:
     (`heatmap:<folder>`); with none promoted, DEFAULT_POLICY. Other specs as is.
 
     Not the bundled `default` policy when nothing is promoted: at the default reader's
-    budget it measured below no crop (README, "Retraining"), so it must win a promotion
+    budget it measured below no crop (docs/learning.md, "Retraining"), so it must win a promotion
     (`cropvlm policies promote`, or the retrain flow) before extraction uses it."""
     if spec.strip() != PROMOTED:
         return spec

@@ -4,7 +4,7 @@ Generates sample receipts and invoices (deterministic synthetic documents), extr
 with the shipped trained crop policy (`default`, so every answer comes with its learned
 crop) and the offline OCR reader into SQLite through Prefect's ephemeral API, then prints a
 summary and the SQL to look at the results. `cropvlm extract` itself defaults to the
-promoted policy instead (`full` until one is promoted; README, "Retraining").
+promoted policy instead (`full` until one is promoted; docs/learning.md, "Retraining").
 """
 
 from __future__ import annotations

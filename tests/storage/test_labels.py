@@ -29,7 +29,7 @@ from storage.labels import (
 from storage.models import DocumentSplit
 from storage.models import Label as LabelRow
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "learning.md"  # where labels are documented
 
 
 def _sha(heldout: bool, start: int = 0) -> str:
@@ -247,7 +247,7 @@ def test_set_label_on_a_new_document_assigns_its_split_and_checks_input(sessions
 
 def _readme_insert() -> str:
     statement = re.search(r"^INSERT INTO labels .*?;$", README.read_text(), re.M | re.S)
-    assert statement, "README must show the SQL INSERT that corrects a label"
+    assert statement, "docs/learning.md must show the SQL INSERT that corrects a label"
     return statement.group(0)
 
 
