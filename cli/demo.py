@@ -39,8 +39,8 @@ def run_demo(folder: str, per_kind: int, policy: str = DEMO_POLICY) -> int:
             (target / "labels.jsonl").replace(labels)
             print(f"generated {per_kind} sample {kind}s in {target}/ (gold answers: {labels})")
         summary = run_extract(str(target), [_template_path(template)], policy=policy)
-        if summary is None:
-            return 2
+        if isinstance(summary, int):  # no summary: the run's exit status
+            return summary
         print_summary(summary)
         worst = max(worst, 1 if summary["documents_failed"] else 0)
     _print_results()

@@ -11,9 +11,9 @@
     cropvlm retrain [--synthetic N] [--init scratch|promoted] [--judge SPEC] [--train JSON]       (cli/retrain.py)
 
 `extract` exits 0 when every document was extracted, empty or skipped, 1 when any document
-failed (the failures are listed and recorded in `run_documents`), 2 when the run could not
-start (EXTRACT_EPILOG), 130 on SIGINT and 143 on SIGTERM (the run is marked `interrupted`,
-its documents released).
+failed (the failures are listed and recorded in `run_documents`) or the run stopped on a
+database or object-store outage, 2 when the run could not start (EXTRACT_EPILOG), 130 on
+SIGINT and 143 on SIGTERM (the run is marked `interrupted`, its documents released).
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ from cropvlm.errors import CropVLMError  # noqa: E402
 EXTRACT_EPILOG = """\
 exit status:
   0  every document extracted, empty or skipped as done before (empty ones listed as EMPTY)
-  1  some documents failed (listed as FAILED, recorded in run_documents)
+  1  some documents failed (listed as FAILED, recorded in run_documents), or the database
+     or object store went away mid-run: the documents not done are left for the next run
   2  the run could not start: a mistake in the templates, a spec or the source (one line
      each; --debug adds the traceback), or an unreachable database
+  130, 143  stopped by SIGINT or SIGTERM: the run is marked interrupted
 
 environment: DATABASE_URL (or --database-url), CROPVLM_ARTIFACTS_URI (or --artifacts-uri),
 AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for S3, PREFECT_API_URL for a
@@ -120,8 +122,8 @@ def _extract(args: argparse.Namespace) -> int:
         return 128 + signal.Signals[name].value
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if summary is None:
-        return 2
+    if isinstance(summary, int):
+        return summary
     print_summary(summary)
     return 1 if summary["documents_failed"] else 0
 
@@ -152,16 +154,19 @@ def _refused(args: argparse.Namespace) -> bool:
 
 
 def run_extract(source: str, templates: list[str], *, progress: bool = True, debug: bool = False,
-                **parameters) -> dict | None:
-    """Run the extract flow in-process (Prefect's ephemeral API unless PREFECT_API_URL is set)."""
+                **parameters) -> dict | int:
+    """Run the extract flow in-process (Prefect's ephemeral API unless PREFECT_API_URL is set).
+    The run's summary, or the exit status when there is none: 2 when it could not start, 1 when
+    the database or the object store went away mid-run (the documents not done are left for
+    the next run)."""
     from storage.db import prepare_database
-    from storage.errors import DatabaseUnavailableError, StorageError
+    from storage.errors import DatabaseUnavailableError, StorageError, StoreUnavailableError
 
     try:  # before the flow: an unreachable database is one line, not a failed flow run
         prepare_database(parameters.get("database_url"))
     except DatabaseUnavailableError as exc:
         print(f"cropvlm: cannot start: {exc}", file=sys.stderr)
-        return None
+        return 2
     from flows import extract as extract_module
 
     bar = _progress_bar() if progress else None
@@ -169,11 +174,16 @@ def run_extract(source: str, templates: list[str], *, progress: bool = True, deb
         extract_module.progress_listeners.append(bar.update_to)
     try:
         return extract_module.extract(source=source, templates=templates, **parameters)
+    except (DatabaseUnavailableError, StoreUnavailableError) as exc:
+        print(f"cropvlm: run stopped: {exc}; run the same command again to extract the rest", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        return 1
     except (CropVLMError, StorageError, ValueError, OSError) as exc:
         print(f"cropvlm: run failed: {exc}", file=sys.stderr)
         if debug:
             traceback.print_exc()
-        return None
+        return 2
     finally:
         if bar is not None:
             extract_module.progress_listeners.remove(bar.update_to)
