@@ -396,3 +396,30 @@ def test_a_document_the_reader_crashes_on_counts_as_wrong_and_is_listed(tmp_path
     (row, overall) = aggregate(run.scored)
     assert overall.n == 2 and overall.exact == 0.5 and overall.pixels_per_answer == 100 * 50  # blue only
     assert run.stats[0].pages == 1
+
+
+def test_synthetic_documents_are_the_kinds_the_templates_type(tmp_path):
+    from cropvlm.errors import CropVLMError
+    from cropvlm.evaluation.api import synthetic_kinds
+
+    assert synthetic_kinds([str(RECEIPT)]) == ("receipt",)
+    assert synthetic_kinds([str(RECEIPT), str(INVOICE)]) == synthetic_kinds(None) == ("invoice", "receipt")
+    other = tmp_path / "purchase_order.yaml"
+    other.write_text("name: purchase_order\nversion: 1\nfields:\n"
+                     "  - {field: po_number, question: 'What is the purchase order number?', type: text}\n")
+    with pytest.raises(CropVLMError, match=r"type no kind of synthetic document: invoice needs .*receipt needs "
+                                           r"company, date, address, total \(give templates/receipt.yaml"):
+        synthetic_kinds([str(other)])
+
+
+@pytest.mark.skipif(not HAS_TESSERACT, reason="no tesseract binary")
+def test_cropvlm_evaluate_synthetic_with_the_receipt_template_alone(tmp_path, capsys):
+    from cli.main import main
+
+    status = main(["evaluate", "--synthetic", "2", "--templates", str(RECEIPT), "--readers", "ocr:tesseract@384",
+                   "--policies", "full", "--no-full-resolution", "--out", str(tmp_path / "out")])
+    printed = capsys.readouterr()
+    assert status == 0, printed.err
+    assert "2 synthetic documents (receipt; seed 0)" in printed.err
+    with (tmp_path / "out/results.csv").open() as handle:
+        assert {r["field"] for r in csv.DictReader(handle)} == {ALL, "company", "date", "address", "total"}
