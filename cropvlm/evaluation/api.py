@@ -71,14 +71,33 @@ def evaluate(
             raise CropVLMError(f"synthetic must be >= 1, got {synthetic}")
         from cropvlm.synthetic import write_dataset
 
+        kinds = synthetic_kinds(templates)
         with tempfile.TemporaryDirectory(prefix="cropvlm-eval-") as tmp:
             if progress is not None:
-                progress(f"evaluate: generating {synthetic} synthetic documents (seed {seed})")
-            write_dataset(tmp, synthetic, seed=seed, dpi=dpi)
+                progress(f"evaluate: generating {synthetic} synthetic documents ({', '.join(kinds)}; seed {seed})")
+            write_dataset(tmp, synthetic, seed=seed, dpi=dpi, kinds=kinds)
             return _evaluate(Path(tmp), f"synthetic:{synthetic}@seed={seed}", templates, limit, out, readers,
                              policies, full_resolution, batch_documents, dpi, resolve_reader, resolve_policy, progress)
     return _evaluate(Path(folder), str(folder), templates, limit, out, readers, policies, full_resolution,
                      batch_documents, dpi, resolve_reader, resolve_policy, progress)
+
+
+def synthetic_kinds(templates: Sequence[str] | None) -> tuple[str, ...]:
+    """The kinds of synthetic documents (invoice, receipt) whose fields `templates` all type;
+    every kind without templates (types inferred from the questions)."""
+    from cropvlm.synthetic.document import KINDS, questions
+
+    if not templates:
+        return KINDS
+    template_set = load_template_set(templates)
+    typed = {spec.field for spec in template_set.fields}
+    kinds = tuple(kind for kind in KINDS if {name for name, _ in questions(kind)} <= typed)
+    if not kinds:
+        raise CropVLMError(
+            f"the templates {template_set.name} type no kind of synthetic document: "
+            + "; ".join(f"{kind} needs {', '.join(name for name, _ in questions(kind))}" for kind in KINDS)
+            + " (give templates/receipt.yaml or templates/invoice.yaml, or no --templates)")
+    return kinds
 
 
 def _evaluate(folder, name, templates, limit, out, readers, policies, full_resolution, batch_documents, dpi,

@@ -48,10 +48,11 @@ def write_answers_csv(scored: Sequence[Scored], path: str | Path) -> Path:
 
 def markdown(rows: Sequence[MetricRow], stats: Sequence[ConfigStats], *, title: str = "Evaluation",
              header_lines: Sequence[str] = (), notes: Sequence[str] = ()) -> str:
-    """An overall table (ALL rows with pages/s) and a per-field table (exact / ANLS)."""
+    """An overall table (ALL rows with pages/s) and a per-field table, one row per field and
+    configuration (narrow, whatever the number of fields). Reader and policy specs are code
+    spans, so a renderer does not take `oracle@0.04` for an e-mail address."""
     pages_per_second = {(s.reader, s.policy): s.pages_per_second for s in stats}
     overall = [r for r in rows if r.field == ALL]
-    fields = list(dict.fromkeys(r.field for r in rows if r.field != ALL))
     lines = [f"### {title}", ""]
     lines += [f"{line}  " for line in header_lines]
     if header_lines:
@@ -60,22 +61,26 @@ def markdown(rows: Sequence[MetricRow], stats: Sequence[ConfigStats], *, title: 
               "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in overall:
         pps = pages_per_second.get((r.reader, r.policy), 0.0)
-        lines.append(f"| {r.reader} | {r.policy} | {r.n} | {r.exact:.3f} | {r.anls:.3f} | "
+        lines.append(f"| {_code(r.reader)} | {_code(r.policy)} | {r.n} | {r.exact:.3f} | {r.anls:.3f} | "
                      f"{r.seconds_per_answer:.3f} | {_pixels(r.pixels_per_answer)} | {pps:.2f} |")
-    if fields:
-        by_key = {(r.reader, r.policy, r.field): r for r in rows}
-        lines += ["", "Exact match / ANLS per field:", "",
-                  "| reader | policy | " + " | ".join(fields) + " |",
-                  "|---|---|" + "---:|" * len(fields)]
-        for r in overall:
-            cells = []
-            for f in fields:
-                cell = by_key.get((r.reader, r.policy, f))
-                cells.append(f"{cell.exact:.2f} / {cell.anls:.2f}" if cell is not None else "–")
-            lines.append(f"| {r.reader} | {r.policy} | " + " | ".join(cells) + " |")
+    per_field = sorted((r for r in rows if r.field != ALL), key=lambda r: (_first_seen(rows, r.field), -r.exact))
+    if per_field:
+        lines += ["", "Per field (best first):", "",
+                  "| field | reader | policy | n | exact | ANLS |",
+                  "|---|---|---|---:|---:|---:|"]
+        lines += [f"| {r.field} | {_code(r.reader)} | {_code(r.policy)} | {r.n} | {r.exact:.3f} | {r.anls:.3f} |"
+                  for r in per_field]
     if notes:
         lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def _code(spec: str) -> str:
+    return f"`{spec}`"
+
+
+def _first_seen(rows: Sequence[MetricRow], field: str) -> int:
+    return next(i for i, r in enumerate(rows) if r.field == field)
 
 
 def _crop(scored: Scored) -> str:
@@ -93,45 +98,82 @@ _COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 1
            (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
 
-def plot_png(rows: Sequence[MetricRow], path: str | Path, title: str = "accuracy vs seconds per answer") -> Path:
-    """Scatter of the ALL rows: exact match (filled) and ANLS (ring) against seconds per answer."""
+def plot_text(rows: Sequence[MetricRow], dataset: str | None = None,
+              documents: int | None = None) -> tuple[str, str, list[str]]:
+    """The plot's title (dataset, documents, answers per configuration), its subtitle (axes, and
+    the reader when there is one) and the legend, one short name per configuration."""
+    overall = [r for r in rows if r.field == ALL]
+    ns = sorted({r.n for r in overall})
+    n = "" if not ns else f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]}–{ns[-1]}"
+    about = ", ".join(part for part in (f"{documents} documents" if documents is not None else "",
+                                        f"{n} answers per configuration" if n else "") if part)
+    title = f"{dataset or 'Evaluation'}" + (f" ({about})" if about else "")
+    readers = list(dict.fromkeys(r.reader for r in overall))
+    subtitle = "accuracy vs seconds per answer: exact match (filled), ANLS (ring)"
+    if len(readers) == 1:
+        subtitle += f"; reader {readers[0]}"
+        legend = [r.policy for r in overall]
+    else:
+        legend = [f"{r.reader} / {r.policy}" for r in overall]
+    return title, subtitle, legend
+
+
+def plot_png(rows: Sequence[MetricRow], path: str | Path, dataset: str | None = None,
+             documents: int | None = None) -> Path:
+    """Scatter of the ALL rows: exact match (filled) and ANLS (ring) against seconds per answer;
+    the legend in columns under the axes, as many rows as it needs, so no name is cut."""
     path = Path(path)
     overall = [r for r in rows if r.field == ALL]
-    width, height = 960, 640
-    left, right, top, bottom = 80, 330, 70, 70
+    title, subtitle, legend = plot_text(rows, dataset, documents)
+    font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=12)
+    width, left, right, top = 960, 70, 40, 76
+    plot_w, plot_h = width - left - right, 440
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    entry_w = max([measure.textlength(name, font=small) for name in legend] + [0]) + 40
+    columns = max(1, min(len(legend), int((width - 2 * left) // entry_w)))
+    legend_top = top + plot_h + 60
+    height = legend_top + 22 * math.ceil(len(legend) / columns) + 16
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=12)
-    plot_w, plot_h = width - left - right, height - top - bottom
     x_max = _nice_ceiling(max([r.seconds_per_answer for r in overall] + [1e-3]) * 1.1)
 
     def to_xy(seconds: float, accuracy: float) -> tuple[float, float]:
         return left + plot_w * seconds / x_max, top + plot_h * (1 - accuracy)
 
-    draw.text((left, 12), title, fill="black", font=font)
+    draw.text((10, 10), _fit(measure, title, font, width - 20), fill="black", font=font)
+    draw.text((10, 34), _fit(measure, subtitle, small, width - 20), fill="black", font=small)
     for i in range(6):  # y grid: 0, 0.2, ... 1
         y = top + plot_h * i / 5
         draw.line([(left, y), (left + plot_w, y)], fill=(225, 225, 225))
-        draw.text((left - 40, y - 7), f"{1 - i / 5:.1f}", fill="black", font=small)
+        draw.text((left - 34, y - 7), f"{1 - i / 5:.1f}", fill="black", font=small)
     for i in range(6):  # x grid
         x = left + plot_w * i / 5
         draw.line([(x, top), (x, top + plot_h)], fill=(225, 225, 225))
         draw.text((x - 14, top + plot_h + 8), f"{x_max * i / 5:.3g}", fill="black", font=small)
     draw.rectangle([left, top, left + plot_w, top + plot_h], outline="black")
-    draw.text((left + plot_w / 2 - 70, height - 35), "seconds per answer", fill="black", font=font)
-    draw.text((10, top - 24), "accuracy: exact match (filled), ANLS (ring)", fill="black", font=small)
+    draw.text((left + plot_w / 2 - 70, top + plot_h + 28), "seconds per answer", fill="black", font=font)
 
-    for i, r in enumerate(overall):
+    for i, (r, name) in enumerate(zip(overall, legend, strict=True)):
         color = _COLORS[i % len(_COLORS)]
         x, y = to_xy(r.seconds_per_answer, r.exact)
         draw.ellipse([x - 6, y - 6, x + 6, y + 6], fill=color, outline="black")
         xa, ya = to_xy(r.seconds_per_answer, r.anls)
         draw.ellipse([xa - 6, ya - 6, xa + 6, ya + 6], outline=color, width=2)
-        ly = top + 10 + 24 * i  # legend
-        draw.ellipse([left + plot_w + 20, ly, left + plot_w + 32, ly + 12], fill=color, outline="black")
-        draw.text((left + plot_w + 40, ly - 2), f"{r.reader} / {r.policy}", fill="black", font=small)
+        lx, ly = left + entry_w * (i % columns), legend_top + 22 * (i // columns)
+        draw.ellipse([lx, ly + 1, lx + 12, ly + 13], fill=color, outline="black")
+        draw.text((lx + 20, ly), _fit(measure, name, small, width - lx - 30), fill="black", font=small)
     image.save(path, format="PNG")
     return path
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> str:
+    """`text`, shortened in the middle with `…` until it is at most `width` pixels wide."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    keep = len(text)
+    while keep > 4 and draw.textlength(text[:keep // 2] + "…" + text[len(text) - keep // 2:], font=font) > width:
+        keep -= 2
+    return text[:keep // 2] + "…" + text[len(text) - keep // 2:]
 
 
 def _nice_ceiling(value: float) -> float:
@@ -149,7 +191,7 @@ def write_report(out: str | Path, rows: Sequence[MetricRow], scored: Sequence[Sc
     paths = {
         "results_csv": write_results_csv(rows, out / RESULTS_CSV),
         "answers_csv": write_answers_csv(scored, out / ANSWERS_CSV),
-        "plot_png": plot_png(rows, out / PLOT_PNG),
+        "plot_png": plot_png(rows, out / PLOT_PNG, summary.get("source"), summary.get("documents")),
     }
     (out / RESULTS_MD).write_text(markdown_text, encoding="utf-8")
     paths["results_md"] = out / RESULTS_MD

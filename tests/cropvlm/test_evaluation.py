@@ -16,7 +16,7 @@ from cropvlm.errors import LabelError
 from cropvlm.evaluation import ALL, CSV_COLUMNS, Scored, aggregate, evaluate, plan_configs, run_configs
 from cropvlm.evaluation import runner as runner_module
 from cropvlm.evaluation.metrics import pixels_seen, score
-from cropvlm.evaluation.report import markdown, plot_png, write_results_csv
+from cropvlm.evaluation.report import markdown, plot_png, plot_text, write_results_csv
 from cropvlm.evaluation.runner import Config, ConfigStats
 from cropvlm.labels import infer_type, load_labels
 from cropvlm.readers.base import Answer
@@ -184,13 +184,50 @@ def test_results_csv_markdown_and_plot(tmp_path):
 
     stats = [ConfigStats("ocr:x@768", "full", pages=2, policy_seconds=0.5, reader_seconds=0.5)]
     text = markdown(rows, stats, notes=["learned: absent"])
-    assert "| ocr:x@768 | full | 2 | 0.500 | 0.600 | 0.600 | 1 k | 2.00 |" in text
-    assert "| reader | policy | total | date |" in text and "- learned: absent" in text
+    assert "| `ocr:x@768` | `full` | 2 | 0.500 | 0.600 | 0.600 | 1 k | 2.00 |" in text
+    assert "| field | reader | policy | n | exact | ANLS |" in text and "- learned: absent" in text
+    # one row per field and configuration, the best first within a field, fields in their order
+    assert text.split("| field | reader | policy | n | exact | ANLS |\n|---|---|---|---:|---:|---:|\n")[1].split(
+        "\n\n")[0].splitlines() == [
+        "| total | `ocr:x@768` | `full` | 1 | 1.000 | 1.000 |",
+        "| total | `ocr:x@768` | `center@50` | 1 | 0.000 | 0.000 |",
+        "| date | `ocr:x@768` | `center@50` | 1 | 1.000 | 1.000 |",
+        "| date | `ocr:x@768` | `full` | 1 | 0.000 | 0.200 |"]
 
-    png = plot_png(rows, tmp_path / "plot.png")
+    png = plot_png(rows, tmp_path / "plot.png", "synthetic:2@seed=0", 1)
     with Image.open(png) as image:
         image.load()
         assert image.format == "PNG" and image.size[0] > 300
+
+
+def test_specs_are_code_spans_so_markdown_renders_no_mailto_links():
+    rows = aggregate([Scored("ocr:tesseract@768", "oracle@0.04", "d", "total", "text", "g", "g", 1, True, 1.0, 0.5,
+                             1000)])
+    text = markdown(rows, [])
+    assert "`oracle@0.04`" in text and "`ocr:tesseract@768`" in text
+    bare = text.replace("`oracle@0.04`", "").replace("`ocr:tesseract@768`", "")
+    assert "@" not in bare  # nothing a renderer could autolink
+
+
+def test_the_plot_title_names_the_dataset_and_n_and_the_legend_is_short():
+    scored = [Scored("ocr:x@768", p, f"d{i}", "total", "text", "g", "g", 1, True, 1.0, 0.5, 1000)
+              for p in ("full", "oracle@0.04") for i in range(3)]
+    title, subtitle, legend = plot_text(aggregate(scored), "synthetic:3@seed=0", 3)
+    assert title == "synthetic:3@seed=0 (3 documents, n = 3 answers per configuration)"
+    assert "reader ocr:x@768" in subtitle and "exact match (filled), ANLS (ring)" in subtitle
+    assert legend == ["full", "oracle@0.04"]  # one reader: named once, in the subtitle
+    two_readers = scored + [Scored("ocr:x@1536", "full", "d0", "total", "text", "g", "g", 1, True, 1.0, 1.0, 4000)]
+    title, subtitle, legend = plot_text(aggregate(two_readers))
+    assert title == "Evaluation (n = 1–3 answers per configuration)" and "reader" not in subtitle
+    assert legend == ["ocr:x@768 / full", "ocr:x@768 / oracle@0.04", "ocr:x@1536 / full"]
+
+
+def test_the_plot_grows_to_hold_a_long_legend(tmp_path):
+    scored = [Scored("ocr:x@768", f"some-rather-long-policy-name-{i}@0.{i}", "d", "total", "text", "g", "g", 1, True,
+                     1.0, 0.5, 1000) for i in range(12)]
+    with Image.open(plot_png(aggregate(scored), tmp_path / "plot.png", "x" * 300, 1)) as image:
+        width, height = image.size
+        assert width == 960 and height > 640  # legend rows added under the axes, not squeezed beside them
 
 
 # --- runner --------------------------------------------------------------------------------
@@ -294,7 +331,7 @@ def test_cropvlm_evaluate_on_synthetic_documents_writes_every_configuration(tmp_
                    "--readers", "ocr:tesseract@768", "--out", str(out)])
     assert status == 0
     printed = capsys.readouterr()
-    assert "| ocr:tesseract@768 | oracle@0.04 |" in printed.out and "evaluate: 4/4 documents" in printed.err
+    assert "| `ocr:tesseract@768` | `oracle@0.04` |" in printed.out and "evaluate: 4/4 documents" in printed.err
 
     with (out / "results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -315,7 +352,7 @@ def test_cropvlm_evaluate_on_synthetic_documents_writes_every_configuration(tmp_
     # the oracle crops the gold box: it must not read worse than no crop at the same budget
     assert float(overall[("ocr:tesseract@768", "oracle@0.04")]["exact"]) >= float(
         overall[("ocr:tesseract@768", "full")]["exact"])
-    assert (out / "results.md").read_text().count("| ocr:tesseract@") >= 10
+    assert (out / "results.md").read_text().count("| `ocr:tesseract@") >= 10
     with (out / "answers.csv").open() as handle:
         answers = list(csv.DictReader(handle))
     crops = {(a["policy"], a["crop"]) for a in answers}
@@ -359,3 +396,30 @@ def test_a_document_the_reader_crashes_on_counts_as_wrong_and_is_listed(tmp_path
     (row, overall) = aggregate(run.scored)
     assert overall.n == 2 and overall.exact == 0.5 and overall.pixels_per_answer == 100 * 50  # blue only
     assert run.stats[0].pages == 1
+
+
+def test_synthetic_documents_are_the_kinds_the_templates_type(tmp_path):
+    from cropvlm.errors import CropVLMError
+    from cropvlm.evaluation.api import synthetic_kinds
+
+    assert synthetic_kinds([str(RECEIPT)]) == ("receipt",)
+    assert synthetic_kinds([str(RECEIPT), str(INVOICE)]) == synthetic_kinds(None) == ("invoice", "receipt")
+    other = tmp_path / "purchase_order.yaml"
+    other.write_text("name: purchase_order\nversion: 1\nfields:\n"
+                     "  - {field: po_number, question: 'What is the purchase order number?', type: text}\n")
+    with pytest.raises(CropVLMError, match=r"type no kind of synthetic document: invoice needs .*receipt needs "
+                                           r"company, date, address, total \(give templates/receipt.yaml"):
+        synthetic_kinds([str(other)])
+
+
+@pytest.mark.skipif(not HAS_TESSERACT, reason="no tesseract binary")
+def test_cropvlm_evaluate_synthetic_with_the_receipt_template_alone(tmp_path, capsys):
+    from cli.main import main
+
+    status = main(["evaluate", "--synthetic", "2", "--templates", str(RECEIPT), "--readers", "ocr:tesseract@384",
+                   "--policies", "full", "--no-full-resolution", "--out", str(tmp_path / "out")])
+    printed = capsys.readouterr()
+    assert status == 0, printed.err
+    assert "2 synthetic documents (receipt; seed 0)" in printed.err
+    with (tmp_path / "out/results.csv").open() as handle:
+        assert {r["field"] for r in csv.DictReader(handle)} == {ALL, "company", "date", "address", "total"}

@@ -30,7 +30,7 @@ def test_evaluate_flow_returns_rows_and_publishes_the_table(tmp_path):
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
             key=ArtifactFilterKey(any_=["evaluation"]), flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
     assert len(artifacts) == 1 and artifacts[0].type == "markdown"
-    assert "| ocr:tesseract@768 | oracle@0.04 | 8 |" in artifacts[0].data
+    assert "| `ocr:tesseract@768` | `oracle@0.04` | 8 |" in artifacts[0].data
 
 
 def test_the_evaluation_holds_a_slot_of_the_gpu_limit(tmp_path, monkeypatch):

@@ -54,3 +54,19 @@ def test_the_weekly_retrain_settings_are_valid_training_settings():
     config = job.train_config()
     assert config.sft_steps == 300 and config.grpo.steps == 20  # the settings measured on SROIE
     assert job.grounding == "rapidocr"
+
+
+def test_schedules_are_deployed_inactive_and_evaluate_writes_under_the_ignored_folder():
+    for name, deployment in deployments().items():
+        assert all(schedule["active"] is False for schedule in deployment.get("schedules", [])), name
+    assert deployments()["evaluate"]["parameters"]["out"].startswith(".cropvlm/")  # .gitignore'd
+    assert ".cropvlm/" in (REPO / ".gitignore").read_text().split()
+
+
+def test_the_header_deploys_with_cropvlm_home_like_the_guide():
+    header = (REPO / "prefect.yaml").read_text().split("\nname:")[0]
+    guide = (REPO / "docs/deploying.md").read_text()
+    assert "CROPVLM_HOME=/opt/cropvlm prefect deploy --all" in header
+    assert "CROPVLM_HOME=/opt/cropvlm prefect deploy --all" in guide
+    for step in ("prefect work-pool create cropvlm-process --type process", "prefect gcl create gpu --limit 1"):
+        assert step in header and step in guide
