@@ -17,7 +17,7 @@ from pathlib import Path
 from app.params import PROMOTED
 from cropvlm.policies.base import Policy
 from cropvlm.readers.base import Reader
-from cropvlm.specs import BUNDLED_HEAD_NAME, DEFAULT_POLICY, build_policy, build_reader
+from cropvlm.specs import BUNDLED_HEAD_NAME, DEFAULT_POLICY, build_policy, build_reader, parse_ocr_spec
 from storage.db import make_engine, make_session_factory
 from storage.objectstore import ObjectStore, open_store
 
@@ -49,14 +49,14 @@ def resolve_reader(spec: str, database_url: str) -> str:
     `+head=none` and specs no promoted head was trained for stay as they are."""
     from storage import registry
 
-    base, _, option = spec.strip().partition("+")
-    if not base.startswith("ocr:") or option not in ("", f"head={BUNDLED_HEAD_NAME}"):
+    ocr = parse_ocr_spec(spec)
+    if ocr is None or ocr.head not in (None, BUNDLED_HEAD_NAME):
         return spec
     with get_session_factory(database_url).begin() as session:
         head = registry.promoted(session, role="answer_head")
-    if head is None or head.reader != base:
+    if head is None or head.reader != ocr.base:
         return spec
-    return f"{base}+head={fetch_head(head.version, head.artifact_uri)}"
+    return f"{ocr.base}+head={fetch_head(head.version, head.artifact_uri)}"
 
 
 def fetch_head(version: str, artifact_uri: str) -> Path:

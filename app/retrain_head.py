@@ -24,7 +24,7 @@ from app.params import RetrainParams
 from app.resources import fetch_head, get_session_factory
 from cropvlm.labels import Label, infer_type
 from cropvlm.render import RenderConfig
-from cropvlm.specs import BUNDLED_HEAD, BUNDLED_HEAD_NAME, split_spec
+from cropvlm.specs import BUNDLED_HEAD, BUNDLED_HEAD_NAME, parse_ocr_spec
 from cropvlm.templates import FieldSpec, load_template_set
 from storage import labels as label_store
 from storage import registry
@@ -44,17 +44,6 @@ class HeadLabels:
 
     def documents(self, split: str) -> int:
         return len({label.doc for label in getattr(self, split)})
-
-
-def ocr_judge(spec: str) -> tuple[str, str, int | None] | None:
-    """(base spec, engine, budget) of an OCR reader spec, else None: a head learns from the
-    page OCR of `ocr:ENGINE@BUDGET`, whatever head the spec names after it."""
-    base = spec.strip().partition("+")[0]
-    kind, _, rest = base.partition(":")
-    if kind != "ocr":
-        return None
-    engine, arg = split_spec(rest or "rapidocr")
-    return base, engine, None if arg == "full" else int(arg) if arg else 768
 
 
 def load_head_labels(params: RetrainParams) -> HeadLabels:
@@ -78,7 +67,7 @@ def fit_head_candidate(params: RetrainParams) -> dict:
     {decision: "skipped", note} when there is nothing it could be fitted on."""
     from cropvlm.answer_head.training import fit_head
 
-    judge = ocr_judge(params.judge)
+    judge = parse_ocr_spec(params.judge)  # a head learns from the page OCR of its ocr:ENGINE@BUDGET
     if judge is None:
         return _skipped(f"the judge {params.judge!r} is not an OCR reader (ocr:ENGINE@BUDGET)")
     labels = load_head_labels(params)
@@ -89,14 +78,14 @@ def fit_head_candidate(params: RetrainParams) -> dict:
     workdir = _workdir(params)
     examples = _examples(params, labels.train, labels.specs, workdir)
     head = fit_head(examples, trained_on=f"labels (train split, {documents} documents, {labels.fingerprint})")
-    head.config["reader"] = judge[0]
+    head.config["reader"] = judge.base
     folder = head.save(tempfile.mkdtemp(prefix="head-", dir=workdir))
     artifact_uri = upload_folder(params.artifacts_uri, f"heads/{head.version.replace('#', '-')}", folder)
     metrics = {"train_documents": documents, "train_answers": len(examples)}
     with get_session_factory(params.database_url).begin() as session:
         registry.register_candidate(session, version=head.version, kind="lightgbm", role=ROLE,
                                     artifact_uri=artifact_uri, config=head.config, metrics=metrics,
-                                    reader=judge[0])
+                                    reader=judge.base)
     log.info("answer head %s fitted on %d answers of %d documents", head.version, len(examples), documents)
     return {"decision": "candidate", "version": head.version, "folder": str(folder), "artifact_uri": artifact_uri,
             "metrics": metrics}
@@ -118,11 +107,11 @@ def decide_head(params: RetrainParams, candidate: dict) -> dict:
     heldout = {"candidate": _summary(scores), "rules": {"n": scores.n, "exact": round(scores.rules, 4)}}
     with get_session_factory(params.database_url).begin() as session:
         incumbent = registry.promoted(session, role=ROLE)
-    base = ocr_judge(params.judge)[0]
+    judge = parse_ocr_spec(params.judge)
     bar_name, bar = "rules", scores.rules
-    if incumbent is not None and incumbent.version != candidate["version"] and incumbent.reader == base:
+    if incumbent is not None and incumbent.version != candidate["version"] and incumbent.reader == judge.base:
         bar_name, folder = "promoted", fetch_head(incumbent.version, incumbent.artifact_uri)
-    elif params.judge.strip() == f"{base}+head={BUNDLED_HEAD_NAME}":
+    elif judge.head == BUNDLED_HEAD_NAME:
         bar_name, folder = "shipped", BUNDLED_HEAD
     if bar_name != "rules":
         incumbent_scores = score_head(AnswerHead.load(folder), examples)
@@ -144,8 +133,8 @@ def decide_head(params: RetrainParams, candidate: dict) -> dict:
 def _examples(params: RetrainParams, labels: list[Label], specs: dict[str, FieldSpec], workdir: Path):
     from cropvlm.answer_head.dataset import label_examples
 
-    _, engine, budget = ocr_judge(params.judge)
-    return label_examples(labels, specs, read_uri, engine, budget, cache=workdir / "ocr-cache",
+    judge = parse_ocr_spec(params.judge)
+    return label_examples(labels, specs, read_uri, judge.engine, judge.budget, cache=workdir / "ocr-cache",
                           render=RenderConfig(dpi=params.dpi))
 
 

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from cropvlm.errors import SpecError
@@ -68,28 +69,46 @@ def build_policy(spec: str) -> Policy:
                     "default, heatmap:FOLDER, hf:MODEL")
 
 
+@dataclass(frozen=True)
+class OcrSpec:
+    """`ocr:ENGINE[@BUDGET][+head=HEAD]` taken apart."""
+
+    base: str  # "ocr:ENGINE@BUDGET" as written: what a trained head names as its reader
+    engine: str
+    budget: int | None  # pixels of the long side; None = full resolution
+    head: str | None  # FOLDER, "default" or "none"; None when the spec names no head
+
+
+def parse_ocr_spec(spec: str) -> OcrSpec | None:
+    """The parts of an OCR reader spec; None for other readers."""
+    base, plus, option = spec.strip().partition("+")
+    kind, _, rest = base.partition(":")
+    if kind != "ocr":
+        return None
+    engine, arg = split_spec(rest or "rapidocr")
+    try:
+        budget = None if arg == "full" else int(arg) if arg else 768
+    except ValueError as exc:
+        raise SpecError(f"bad reader budget in {spec!r}: use pixels or 'full'") from exc
+    name, _, head = option.partition("=")
+    if plus and (name != "head" or not head):
+        raise SpecError(f"bad reader option {'+' + option!r} in {spec!r}: use +head=FOLDER, a head "
+                        "folder written by `cropvlm train-head`")
+    return OcrSpec(base, engine, budget, head or None)
+
+
 def build_reader(spec: str) -> Reader:
     kind, _, rest = spec.strip().partition(":")
     if kind == "ocr":
         from cropvlm.readers.ocr import OcrReader
 
-        rest, plus, head_spec = rest.partition("+")
-        engine, arg = split_spec(rest or "rapidocr")
-        try:
-            budget = None if arg == "full" else int(arg) if arg else 768
-        except ValueError as exc:
-            raise SpecError(f"bad reader budget in {spec!r}: use pixels or 'full'") from exc
+        ocr = parse_ocr_spec(spec)
         head = None
-        if plus:
-            name, _, folder = head_spec.partition("=")
-            if name != "head" or not folder:
-                raise SpecError(f"bad reader option {'+' + head_spec!r} in {spec!r}: use +head=FOLDER, a head "
-                                "folder written by `cropvlm train-head`")
-            if folder != NO_HEAD:
-                from cropvlm.answer_head.model import AnswerHead
+        if ocr.head not in (None, NO_HEAD):
+            from cropvlm.answer_head.model import AnswerHead
 
-                head = AnswerHead.load(BUNDLED_HEAD if folder == BUNDLED_HEAD_NAME else folder)
-        return OcrReader(engine=engine, budget=budget, head=head)
+            head = AnswerHead.load(BUNDLED_HEAD if ocr.head == BUNDLED_HEAD_NAME else ocr.head)
+        return OcrReader(engine=ocr.engine, budget=ocr.budget, head=head)
     if kind == "hf":
         from cropvlm.hf.specs import build_reader as build_hf_reader
 

@@ -28,7 +28,8 @@ def folder_examples(folder: str | Path, templates: TemplateSet | None = None, en
                     documents: Sequence[str] | None = None, on_document: Progress | None = None) -> list[Example]:
     """Examples of every labelled (document, field) of `folder`; `documents` keeps only those."""
     label_set = load_labels(folder, templates, limit)
-    labels = [label for label in label_set.labels if documents is None or label.doc in set(documents)]
+    wanted = None if documents is None else set(documents)
+    labels = [label for label in label_set.labels if wanted is None or label.doc in wanted]
     return label_examples(labels, label_set.fields, lambda doc: (label_set.folder / doc).read_bytes(),
                           engine, budget, cache, on_document=on_document)
 
