@@ -15,21 +15,21 @@ work of another.
 
 A document is claimed in the database (storage/claims.py) before it is rendered: one run at
 a time does its model work, and a document held by another live run is skipped. The run's
-heartbeat (`keep_alive`) renews its lease and claims; the next run's start (`open_run`)
-marks runs whose lease expired `crashed`. Database steps retry through a short outage.
+lease, heartbeat and interruption live in app/runs.py. Database steps retry through a short
+outage.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
+from app import runs
 from app.params import ExtractParams
 from app.resources import get_policy, get_reader, get_session_factory, get_store, resolve_policy, resolve_reader
 from cropvlm.crops import encode_thumbnail
@@ -41,7 +41,7 @@ from cropvlm.templates import TemplateSet
 from storage import claims, queries
 from storage.claims import ClaimKey
 from storage.errors import StorageError, StoreUnavailableError
-from storage.retry import retry_database, retry_store, short_reason
+from storage.retry import retry_database, retry_store
 
 log = logging.getLogger(__name__)
 
@@ -78,65 +78,6 @@ class ExtractJob:
 
     def claim_key(self, sha256: str) -> ClaimKey:
         return ClaimKey(sha256, self.templates.content_hash, self.models.policy_version, self.models.reader_version)
-
-
-_stopping: set[int] = set()  # runs interrupted in this process: their batches stop between documents
-
-
-def open_run(params: ExtractParams, templates: TemplateSet, models: Models, *, flow_run_id: str | None,
-             parameters: dict, parent_run_id: int | None = None) -> int:
-    """Start a run (a shard of `parent_run_id` if given) holding a lease, and mark `crashed`
-    the runs whose lease expired."""
-    with get_session_factory(params.database_url).begin() as session:
-        queries.ensure_template_set(session, templates.content_hash, templates.name, templates.canonical_json())
-        run_id = queries.start_run(
-            session, flow_run_id=flow_run_id, source=params.source, template_set_hash=templates.content_hash,
-            policy=models.policy_version, reader=models.reader_version, parameters=parameters,
-            parent_run_id=parent_run_id,
-        )
-        claims.renew_lease(session, run_id, params.lease_seconds)
-        for stale in claims.sweep_stale_runs(session, by_run=run_id, lease_seconds=params.lease_seconds):
-            log.warning("run %s stopped renewing its lease: marked crashed", stale)
-    return run_id
-
-
-@contextmanager
-def keep_alive(job: ExtractJob) -> Iterator[None]:
-    """Renew the run's lease and claims every third of a lease while the block runs."""
-    sessions, done = get_session_factory(job.params.database_url), threading.Event()
-
-    def beat() -> None:
-        while not done.wait(job.params.lease_seconds / 3):
-            try:
-                with sessions.begin() as session:
-                    claims.renew_lease(session, job.run_id, job.params.lease_seconds)
-            except Exception as exc:  # noqa: BLE001 - a missed beat is retried next time, not fatal
-                log.warning("run %s: lease not renewed: %s", job.run_id, short_reason(exc))
-
-    thread = threading.Thread(target=beat, name=f"lease-{job.run_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-
-
-def interrupt_run(job: ExtractJob, cause: BaseException) -> None:
-    """Stop the run's batches at their next document, mark it `interrupted`, release its claims.
-
-    `cause`: Prefect's TerminationSignal (SIGTERM, its `.signal`) or a KeyboardInterrupt."""
-    _stopping.add(job.run_id)
-    sessions = get_session_factory(job.params.database_url)
-    number = getattr(cause, "signal", None)
-    name = signal.Signals(number).name if number else str(cause) or type(cause).__name__
-    reason = f"interrupted ({name}); a rerun extracts the rest"
-
-    def finish() -> None:
-        with sessions.begin() as session:
-            queries.finish_run(session, job.run_id, status="interrupted", error=reason)
-
-    retry_database(finish, what=f"mark run {job.run_id} interrupted", delays=(0.5, 1, 2))
 
 
 @dataclass
@@ -191,7 +132,7 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
     seen: dict[str, str] = {}  # sha256 -> uri, duplicates inside this batch
     try:
         for key in keys:
-            if job.run_id in _stopping:
+            if runs.stopping(job.run_id):
                 break
             result = _prepare_key(job, store, sessions, key, seen)
             if isinstance(result, DocumentOutcome):
@@ -202,11 +143,11 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
             if sum(doc.pixels for doc in pending) >= job.params.batch_pixels:
                 _answer_and_persist(job, sessions, pending, outcome, model_slot)
                 pending = []
-        if job.run_id not in _stopping:
+        if not runs.stopping(job.run_id):
             _answer_and_persist(job, sessions, pending, outcome, model_slot)
             return outcome
     except StoreUnavailableError:  # an outage, retried already: one run-level error, not N failed documents
-        _stopping.add(job.run_id)  # the run's other batches stop at their next document
+        runs.stop(job.run_id)  # the run's other batches stop at their next document
         _release(sessions, job.run_id, [doc.claim for doc in pending])
         raise
     # interrupted: no model work starts; the documents go to the next run

@@ -32,7 +32,8 @@ from prefect.runtime import flow_run
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from app.extract import ExtractJob, Models, interrupt_run, keep_alive, resolve_models
+from app.extract import ExtractJob, Models, resolve_models
+from app.runs import interrupt_run, keep_alive
 from app.params import ExtractParams, defaults
 from app.run_report import RunReport, batch_name
 from cropvlm.templates import load_template_set

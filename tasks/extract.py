@@ -11,9 +11,8 @@ from dataclasses import asdict
 
 from prefect import task
 
-from app import extract as extraction
-from app import run_report
-from app.extract import ExtractJob, extract_documents
+from app import run_report, runs
+from app.extract import ExtractJob, Models, extract_documents
 from app.params import ExtractParams
 from app.run_report import RunReport
 from app.resources import get_session_factory, get_store
@@ -42,13 +41,13 @@ def list_documents(source: str) -> list[str]:
 
 @task(retries=2, retry_delay_seconds=5)
 def open_run(
-    params: ExtractParams, templates, models: extraction.Models, *, flow_run_id: str | None, parameters: dict,
+    params: ExtractParams, templates, models: Models, *, flow_run_id: str | None, parameters: dict,
     parent_run_id: int | None = None,
 ) -> int:
     """Start the run (holding a lease; a shard of `parent_run_id` if given) and mark runs whose
     lease expired `crashed`."""
-    return extraction.open_run(params, templates, models, flow_run_id=flow_run_id, parameters=parameters,
-                               parent_run_id=parent_run_id)
+    return runs.open_run(params, templates, models, flow_run_id=flow_run_id, parameters=parameters,
+                         parent_run_id=parent_run_id)
 
 
 @task(tags=[GPU_TAG])
