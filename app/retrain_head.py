@@ -65,7 +65,7 @@ def load_head_labels(params: RetrainParams) -> HeadLabels:
 def fit_head_candidate(params: RetrainParams) -> dict:
     """Fit and register a candidate head: {decision: "candidate", version, folder, ...}, or
     {decision: "skipped", note} when there is nothing it could be fitted on."""
-    from cropvlm.answer_head.training import fit_head
+    from cropvlm.answer_head.training import fit_zooming_head
 
     judge = parse_ocr_spec(params.judge)  # a head learns from the page OCR of its ocr:ENGINE@BUDGET
     if judge is None:
@@ -76,17 +76,17 @@ def fit_head_candidate(params: RetrainParams) -> dict:
         return _skipped(f"{documents} labelled training documents, fewer than head_min_documents "
                         f"({params.head_min_documents})")
     workdir = _workdir(params)
-    examples = _examples(params, labels.train, labels.specs, workdir)
-    head = fit_head(examples, trained_on=f"labels (train split, {documents} documents, {labels.fingerprint})")
+    head = fit_zooming_head(lambda zoom_head: _examples(params, labels.train, labels.specs, workdir, zoom_head),
+                            trained_on=f"labels (train split, {documents} documents, {labels.fingerprint})")
     head.config["reader"] = judge.base
     folder = head.save(tempfile.mkdtemp(prefix="head-", dir=workdir))
     artifact_uri = upload_folder(params.artifacts_uri, f"heads/{head.version.replace('#', '-')}", folder)
-    metrics = {"train_documents": documents, "train_answers": len(examples)}
+    metrics = {"train_documents": documents, "train_answers": head.config["answers"]}
     with get_session_factory(params.database_url).begin() as session:
         registry.register_candidate(session, version=head.version, kind="lightgbm", role=ROLE,
                                     artifact_uri=artifact_uri, config=head.config, metrics=metrics,
                                     reader=judge.base)
-    log.info("answer head %s fitted on %d answers of %d documents", head.version, len(examples), documents)
+    log.info("answer head %s fitted on %d answers of %d documents", head.version, head.config["answers"], documents)
     return {"decision": "candidate", "version": head.version, "folder": str(folder), "artifact_uri": artifact_uri,
             "metrics": metrics}
 
@@ -102,8 +102,11 @@ def decide_head(params: RetrainParams, candidate: dict) -> dict:
     labels = load_head_labels(params)
     if not labels.heldout:
         return {**candidate, "note": "no held-out labels to judge it on: left a candidate", "heldout": {}}
-    examples = _examples(params, labels.heldout, labels.specs, _workdir(params))
-    scores = score_head(AnswerHead.load(candidate["folder"]), examples)
+    def scored(head: AnswerHead):  # zoomed around each head's own picks
+        return score_head(head, _examples(params, labels.heldout, labels.specs, _workdir(params),
+                                          head if head.zoom_boosters else None))
+
+    scores = scored(AnswerHead.load(candidate["folder"]))
     heldout = {"candidate": _summary(scores), "rules": {"n": scores.n, "exact": round(scores.rules, 4)}}
     with get_session_factory(params.database_url).begin() as session:
         incumbent = registry.promoted(session, role=ROLE)
@@ -114,7 +117,7 @@ def decide_head(params: RetrainParams, candidate: dict) -> dict:
     elif judge.head == BUNDLED_HEAD_NAME:
         bar_name, folder = "shipped", BUNDLED_HEAD
     if bar_name != "rules":
-        incumbent_scores = score_head(AnswerHead.load(folder), examples)
+        incumbent_scores = scored(AnswerHead.load(folder))
         heldout[bar_name] = _summary(incumbent_scores)
         bar = incumbent_scores.exact
     won = scores.exact >= bar + params.margin
@@ -130,12 +133,13 @@ def decide_head(params: RetrainParams, candidate: dict) -> dict:
     return {**candidate, "decision": "promoted" if won else "rejected", "note": note, "heldout": heldout}
 
 
-def _examples(params: RetrainParams, labels: list[Label], specs: dict[str, FieldSpec], workdir: Path):
+def _examples(params: RetrainParams, labels: list[Label], specs: dict[str, FieldSpec], workdir: Path,
+              zoom_head=None):
     from cropvlm.answer_head.dataset import label_examples
 
     judge = parse_ocr_spec(params.judge)
     return label_examples(labels, specs, read_uri, judge.engine, judge.budget, cache=workdir / "ocr-cache",
-                          render=RenderConfig(dpi=params.dpi))
+                          render=RenderConfig(dpi=params.dpi), zoom_head=zoom_head)
 
 
 def _summary(scores) -> dict:

@@ -1,5 +1,7 @@
 """Score an answer head on a labelled folder: exact match per field beside the rule-based
 reader on the same OCR and the candidates' ceiling, calibration error, accuracy at coverage.
+A head with zoom boosters answers free text from the page and a band around its pick read
+again zoomed (kept in the cache folder too), as the reader does.
 
     python benchmarks/answer_head_score.py cropvlm/answer_head/default_head FOLDER \
         --templates templates/receipt.yaml --cache .cropvlm/ocr-cache
@@ -29,7 +31,8 @@ def main() -> None:
     parser.add_argument("--time-ocr", type=int, default=5, metavar="N", help="documents whose OCR is timed")
     args = parser.parse_args()
     head = AnswerHead.load(args.head)
-    examples = folder_examples(args.folder, load_template_set(args.templates), cache=args.cache)
+    examples = folder_examples(args.folder, load_template_set(args.templates), cache=args.cache,
+                               zoom_head=head if head.zoom_boosters else None)  # bands around its own picks
     scores = score_head(head, examples)
     print(f"{head.version} on {Path(args.folder).name}\n\n{scores.table()}\n")
     share, exact = scores.at_threshold(0.5)

@@ -29,6 +29,8 @@ def add_commands(commands) -> None:
     train.add_argument("--engine", default="rapidocr-spaced", help="OCR engine (as in the reader spec)")
     train.add_argument("--budget", type=int, default=768, help="pixel budget (long side) the reader reads at")
     train.add_argument("--cache", metavar="DIR", help="keep page OCR here between runs (it takes seconds a page)")
+    train.add_argument("--no-zoom", dest="zoom", action="store_false",
+                       help="no zoom boosters: free text is chosen from the page's read alone")
     train.add_argument("--out", required=True, metavar="DIR", help="head folder to write")
     train.set_defaults(handler=_train_head)
 
@@ -36,7 +38,7 @@ def add_commands(commands) -> None:
 def _train_head(args: argparse.Namespace) -> int:
     from cropvlm.answer_head.dataset import folder_examples
     from cropvlm.answer_head.scores import score_head
-    from cropvlm.answer_head.training import fit_head
+    from cropvlm.answer_head.training import fit_zooming_head
     from cropvlm.synthetic.document import TEMPLATE_DIR
     from cropvlm.templates import load_template_set
 
@@ -46,18 +48,23 @@ def _train_head(args: argparse.Namespace) -> int:
     try:
         templates = load_template_set(args.templates) if args.templates else None
         settings = dict(engine=args.engine, budget=args.budget, cache=args.cache, on_document=_progress)
-        examples, sources = [], list(args.folders)
-        for folder in args.folders:
-            examples += folder_examples(folder, templates, **settings)
         with tempfile.TemporaryDirectory() as tmp:
+            sets = [(folder, templates) for folder in args.folders]
+            sources = list(args.folders)
             if args.synthetic:  # receipts and invoices: their own templates give types and aliases
                 generated = load_template_set([TEMPLATE_DIR / "receipt.yaml", TEMPLATE_DIR / "invoice.yaml"])
-                examples += folder_examples(_synthetic(tmp, args), generated, **settings)
+                sets.append((_synthetic(tmp, args), generated))
                 sources.append(f"synthetic:{args.synthetic}:{args.languages}:seed={args.seed}")
-            head = fit_head(examples, trained_on=", ".join(sources))
+
+            def examples(zoom_head):
+                return [ex for folder, specs in sets
+                        for ex in folder_examples(folder, specs, zoom_head=zoom_head, **settings)]
+
+            head = fit_zooming_head(examples, trained_on=", ".join(sources), zoom=args.zoom)
         head.config["reader"] = f"ocr:{args.engine}@{args.budget}"
         if args.heldout:
-            scores = score_head(head, folder_examples(args.heldout, templates, **settings))
+            scores = score_head(head, folder_examples(args.heldout, templates, zoom_head=head if head.zoom_boosters else None,
+                                                     **settings))
             head.config["heldout"] = {"folder": args.heldout, "n": scores.n, "exact": round(scores.exact, 4),
                                       "rules": round(scores.rules, 4), "ece": round(scores.ece, 4)}
             print(scores.table())

@@ -22,6 +22,7 @@ class FieldCandidates:
     candidates: tuple[AnswerCandidate, ...]
     features: np.ndarray  # [n_candidates, n_features]
     rule_text: str  # the rule-based reader's answer ("" when it has none)
+    pages: tuple[int, ...] = ()  # the page each candidate is on
 
     def labels(self, gold: str) -> np.ndarray:
         """1 for candidates that match `gold` exactly after normalisation, else 0."""
@@ -49,13 +50,18 @@ def field_candidates(pages: Sequence[Page], spec: FieldSpec) -> FieldCandidates:
             for page, cands, rule in blocks]
     rule_text = best_rule.text if best_rule else ""
     if not rows:
-        return FieldCandidates(spec, (), np.zeros((0, len(all_feature_names())), np.float32), rule_text)
+        return FieldCandidates(spec, (), np.zeros((0, len(all_feature_names())), np.float32), rule_text, ())
     # Page position as one more signal: totals print on the last page, headers on the first.
     first = np.array([i == 0 for i in where], dtype=np.float32)
     last = np.array([i == len(pages) - 1 for i in where], dtype=np.float32)
     features = np.column_stack([np.concatenate(rows), first, last])
-    return FieldCandidates(spec, tuple(found), features, rule_text)
+    return FieldCandidates(spec, tuple(found), features, rule_text, tuple(where))
 
 
 def all_feature_names() -> list[str]:
     return feature_names() + ["first_page", "last_page"]
+
+
+def zoom_feature_names() -> list[str]:
+    """A zoomed group's columns: a candidate's features and which read it came from."""
+    return all_feature_names() + ["zoomed"]

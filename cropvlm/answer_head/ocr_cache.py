@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cropvlm.crops import resize_long_side
+from cropvlm.crops import budget_size, resize_long_side
 from cropvlm.readers.ocr_engines import make_engine
 from cropvlm.readers.ocr_lines import OcrLine
 from cropvlm.render import RenderConfig, render_document
@@ -50,6 +50,25 @@ def read_bytes(data: bytes, engine: str = "rapidocr-spaced", budget: int | None 
     if target is not None:
         save_pages(target, pages)
     return pages
+
+
+def read_region(data: bytes, page: int, region, engine: str = "rapidocr-spaced", budget: int | None = 768,
+                cache: str | Path | None = None, render: RenderConfig = RenderConfig()) -> list[OcrLine]:
+    """Pieces of a `zoom.Region` of page `page` read zoomed (`zoom.read_region`), cached like pages."""
+    from cropvlm.answer_head.zoom import read_region as read_zoomed
+
+    target = None
+    if cache:
+        where = "-".join(f"{v:g}" for v in region.key())
+        target = Path(cache) / f"{cache_key(data, engine, budget, render.dpi)}-p{page}-zoom-{where}.json"
+        if target.exists():
+            return list(_load(target)[0].pieces)
+    image = render_document(data, render).pages[page]
+    read_size = budget_size(image.size, budget)
+    pieces = read_zoomed(make_engine(engine), image, read_size, region, budget)
+    if target is not None:
+        save_pages(target, [PageOcr(read_size, tuple(pieces))])
+    return pieces
 
 
 def cache_path(cache: str | Path, data: bytes, engine: str = "rapidocr-spaced", budget: int | None = 768,

@@ -44,8 +44,10 @@ THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
 def score_head(head: AnswerHead, examples: Sequence[Example]) -> HeadScores:
     rows = []  # (field, head right, rules right, ceiling, confidence)
     for ex in examples:
-        labels = ex.field.labels(ex.gold)
-        pick = head.pick(ex.field)
+        if ex.zoomed is not None and head.zooms(ex.field.spec.type):
+            labels, pick = ex.zoomed.labels(ex.gold), head.pick_zoomed(ex.zoomed)
+        else:
+            labels, pick = ex.field.labels(ex.gold), head.pick(ex.field)
         right = bool(pick.index >= 0 and labels[pick.index])
         rules = exact_match(ex.field.rule_text, ex.gold, ex.field.spec.type) if ex.field.rule_text else False
         rows.append((ex.field.spec.field, right, rules, bool(labels.any()), pick.confidence))

@@ -11,7 +11,7 @@ isotonic regression maps the pick's score to how often such picks were right.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -44,8 +44,9 @@ class HeadConfig:
 @dataclass(frozen=True)
 class Example:
     doc: str
-    field: FieldCandidates
+    field: FieldCandidates  # the page's candidates
     gold: str
+    zoomed: FieldCandidates | None = None  # page and zoomed-band candidates (`zoom.combined`), when read
 
 
 def fit_head(examples: Sequence[Example], config: HeadConfig = HeadConfig(), trained_on: str = "") -> AnswerHead:
@@ -66,6 +67,28 @@ def fit_head(examples: Sequence[Example], config: HeadConfig = HeadConfig(), tra
     head_config = {"version": "", "trained_on": trained_on, "documents": len(docs), "answers": len(examples),
                    "settings": asdict(config)}
     return AnswerHead(boosters, calibration, head_config)
+
+
+def fit_zooming_head(examples_for: Callable[[AnswerHead | None], Sequence[Example]],
+                     config: HeadConfig = HeadConfig(), trained_on: str = "", zoom: bool = True) -> AnswerHead:
+    """Page boosters from `examples_for(None)`, then zoom boosters from `examples_for(head)`:
+    the same labels with the band the reader would read around this head's own picks."""
+    head = fit_head(examples_for(None), config, trained_on)
+    return fit_zoom(head, examples_for(head), config) if zoom else head
+
+
+def fit_zoom(head: AnswerHead, examples: Sequence[Example], config: HeadConfig = HeadConfig()) -> AnswerHead:
+    """`head` with zoom boosters, learned from the examples' page and zoomed candidates (read
+    around `head`'s own picks: `dataset.label_examples(zoom_head=head)`), for every type with
+    a right candidate among them."""
+    zoomed = [Example(ex.doc, ex.zoomed, ex.gold) for ex in examples if ex.zoomed is not None]
+    for kind in TYPES:
+        group = [ex for ex in zoomed if ex.field.spec.type == kind and len(ex.field.candidates)]
+        if any(ex.field.labels(ex.gold).any() for ex in group):
+            head.zoom_boosters[kind] = _fit(group, config)
+            head.zoom_calibration[kind] = _calibrate(group, config)
+    head.config["zoom_answers"] = len(zoomed)
+    return head
 
 
 def _fit(examples: Sequence[Example], config: HeadConfig):

@@ -9,9 +9,13 @@ of the field's type, a weak one, or free text (whose words a zoom can glue or a 
 can cut), the page is read too - once per page per call, shared by every field of that
 page - and `reconcile` picks between the two answers.
 
-With an answer head (`cropvlm.answer_head`), a request without a crop is answered by the
-head: every candidate of the page's lines is scored by a learned model instead of the
-rules, and the answer's confidence is the calibrated probability that it is right.
+With an answer head (`cropvlm.answer_head`), the head answers instead of the rules: every
+candidate of the page's lines is scored by a learned model, and the answer's confidence is
+the calibrated probability that it is right. For the types the head zooms (free text), a
+region is read again from the full-resolution page - the request's crop when a policy gave
+one, else a band around the head's pick on the page - and the head chooses among the
+candidates of both reads (`cropvlm.answer_head.zoom`). For other types a head answers from
+the page and a crop is not read.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 from PIL import Image
 
+from cropvlm.answer_head import zoom
 from cropvlm.answer_head.examples import field_candidates
 from cropvlm.answer_head.features import Page
 from cropvlm.answer_head.model import AnswerHead
@@ -28,7 +33,7 @@ from cropvlm.crops import budget_size, resize_long_side
 from cropvlm.readers.answer_rules import STRONG, Candidate, extract
 from cropvlm.readers.base import Answer, ReadRequest
 from cropvlm.readers.ocr_engines import ENGINES, OcrEngine, make_engine
-from cropvlm.readers.ocr_lines import OcrLine
+from cropvlm.readers.ocr_lines import OcrLine, lines_from_pieces
 from cropvlm.readers.reconcile import reconcile
 from cropvlm.errors import ReaderError
 
@@ -84,18 +89,12 @@ class OcrReader:
                 crop_lines[key] = self._read(crop, crop=True)
             return crop_lines[key]
 
-        heads: dict[int, Page] = {}
-
-        def head_page(page: Image.Image) -> Page:
-            if id(page) not in heads:
-                heads[id(page)] = Page.of(read_page(page), budget_size(page.size, self.budget))
-            return heads[id(page)]
-
         answers = []
+        head = _HeadReads(self) if self.head is not None else None
         for request in requests:
             spec = request.spec
-            if request.crop is None and self.head is not None:
-                answers.append(_head_answer(self.head, head_page(request.page), spec))
+            if head is not None:
+                answers.append(head.answer(request))
                 continue
             if request.crop is None:
                 best, source = extract(read_page(request.page), spec, "page"), "page"
@@ -115,13 +114,55 @@ class OcrReader:
         return self.engine.read(apply_budget(image, self.budget), crop=crop)
 
 
-def _head_answer(head: AnswerHead, page: Page, spec) -> Answer:
-    field = field_candidates([page], spec)
-    pick = head.pick(field)
+class _HeadReads:
+    """One `answer` call's reads for the head: each page's pieces once, each region once."""
+
+    def __init__(self, reader: OcrReader) -> None:
+        self.reader, self.head = reader, reader.head
+        self.pages: dict[int, tuple[list[OcrLine], Page]] = {}  # by id(page): pieces, lines
+        self.regions: dict[tuple, list[OcrLine]] = {}
+
+    def page(self, image: Image.Image) -> tuple[list[OcrLine], Page]:
+        if id(image) not in self.pages:
+            size = budget_size(image.size, self.reader.budget)
+            pieces = [] if min(image.size) < 2 else self.reader.engine.read_pieces(apply_budget(image, self.reader.budget))
+            self.pages[id(image)] = (pieces, Page.of(lines_from_pieces(pieces), size))
+        return self.pages[id(image)]
+
+    def region(self, image: Image.Image, region: zoom.Region) -> list[OcrLine]:
+        key = (id(image), region.key())
+        if key not in self.regions:
+            self.regions[key] = zoom.read_region(self.reader.engine, image, budget_size(image.size, self.reader.budget),
+                                                 region, self.reader.budget)
+        return self.regions[key]
+
+    def answer(self, request: ReadRequest) -> Answer:
+        pieces, page = self.page(request.page)
+        spec = request.spec
+        field = field_candidates([page], spec)
+        pick = self.head.pick(field)
+        if pick.index < 0 or not self.head.zooms(spec.type):
+            return _chosen(field, pick, "page")
+        if request.crop is not None and request.crop_box is not None:
+            region, source = _read_pixels(request.crop_box, request.page.size, page.size), "crop"
+        else:
+            region, source = zoom.band_around(page, field.candidates[pick.index].lines), "zoom"
+        group = zoom.zoom_field(pieces, self.region(request.page, region), region, page.size, field, spec)
+        best = self.head.pick_zoomed(group)
+        return _chosen(group, best, source if best.index >= len(field.candidates) else "page")
+
+
+def _read_pixels(box: tuple[int, int, int, int], full: tuple[int, int], read: tuple[float, float]) -> zoom.Region:
+    """A box in full-resolution pixels as a region in pixels of the page read."""
+    sx, sy = read[0] / full[0], read[1] / full[1]
+    return zoom.Region(box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+
+
+def _chosen(field, pick, source: str) -> Answer:
     if pick.index < 0:
-        return Answer("", None, 0.0, "page")
+        return Answer("", None, 0.0, source)
     chosen = field.candidates[pick.index]
-    return Answer(chosen.text, chosen.value, round(pick.confidence, 4), "page")
+    return Answer(chosen.text, chosen.value, round(pick.confidence, 4), source)
 
 
 def _content_key(image: Image.Image) -> tuple:

@@ -32,6 +32,10 @@ class OcrEngine(Protocol):
         """Lines of `image` top to bottom; `crop` hints a small region (few, sparse lines)."""
         ...
 
+    def read_pieces(self, image: Image.Image, crop: bool = False) -> list[OcrLine]:
+        """What `read` merges into lines: the engine's own boxes, in no particular order."""
+        ...
+
 
 def make_engine(name: str) -> OcrEngine:
     if name == "rapidocr":

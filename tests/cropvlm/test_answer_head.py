@@ -13,6 +13,7 @@ import random
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from cropvlm.answer_head.candidates import candidates
 from cropvlm.answer_head.examples import field_candidates
@@ -132,7 +133,7 @@ class _Engine:
         self.lines = lines
         self.calls = 0
 
-    def read(self, image, crop=False):
+    def read_pieces(self, image, crop=False):
         self.calls += 1
         return self.lines
 
@@ -189,12 +190,12 @@ def test_train_head_command_fits_scores_and_writes_a_loadable_head(tmp_path, cap
     heldout = labelled_folder(tmp_path / "heldout", range(500, 520), cache)
     out = tmp_path / "head"
     assert main(["train-head", str(train), "--templates", "templates/receipt.yaml", "--cache", str(cache),
-                 "--heldout", str(heldout), "--out", str(out)]) == 0
+                 "--heldout", str(heldout), "--out", str(out), "--no-zoom"]) == 0
     printed = capsys.readouterr().out
     assert "| total | 20 |" in printed and "calibration error" in printed
     head = AnswerHead.load(out)
     assert head.config["documents"] == 60 and head.config["heldout"]["n"] == 60
-    assert head.config["heldout"]["exact"] >= 0.9
+    assert head.config["heldout"]["exact"] >= 0.9 and not head.zoom_boosters
     assert main(["train-head", "--out", str(out)]) == 2
     assert "needs a FOLDER" in capsys.readouterr().err
 
@@ -208,3 +209,101 @@ def test_the_shipped_head_loads_and_is_the_default_readers():
     assert sum(p.stat().st_size for p in BUNDLED_HEAD.iterdir()) < 20 * 2**20
     assert build_reader(DEFAULT_READER).version == f"{head.config['reader']}+{head.version}"
     assert build_reader(DEFAULT_READER.replace("+head=default", "+head=none")).version == head.config["reader"]
+
+
+# --- zoom: the company name is cut short on the page's read and whole on a zoomed read ----
+
+def blurred(lines: list[OcrLine], name: str) -> list[OcrLine]:
+    """The page as a small budget reads it: on most pages the company name loses letters."""
+    if sum(map(ord, name)) % 4 == 0:
+        return lines
+    return [OcrLine(l.text.replace(name, name[:-3]), l.confidence, l.box) for l in lines]
+
+
+class _ZoomEngine:
+    """Page reads give the blurred page; zoomed reads give the company name across the
+    middle of whatever region they are shown (so it lands on the company's row)."""
+
+    name = "fake"
+
+    def __init__(self, lines, name):
+        self.page, self.name_text = blurred(lines, name), name
+        self.calls: list[bool] = []
+
+    def read_pieces(self, image, crop=False):
+        self.calls.append(crop)
+        if not crop:
+            return self.page
+        w, h = image.size
+        return [OcrLine(self.name_text, 0.9, (0.1 * w, 0.35 * h, 0.9 * w, 0.65 * h))]
+
+
+def zoom_examples(seeds, head):
+    """What `label_examples` gives: page candidates, and with a head the zoomed group too."""
+    from cropvlm.answer_head import zoom
+
+    out = []
+    for seed in seeds:
+        lines, gold = receipt(seed)
+        engine = _ZoomEngine(lines, gold["company"])
+        page = Page.of(engine.page, (400, 600))
+        field = field_candidates([page], COMPANY)
+        zoomed = None
+        if head is not None:
+            pick = head.pick(field)
+            region = zoom.band_around(page, field.candidates[pick.index].lines)
+            region_pieces = zoom.placed(engine.read_pieces(Image.new("RGB", (200, 40)), crop=True), (200, 40),
+                                        region.full((400, 600), (400, 600)), (400, 600), (400, 600))
+            zoomed = zoom.zoom_field(engine.page, region_pieces, region, (400, 600), field, COMPANY)
+        out.append(Example(f"doc{seed}", field, gold["company"], zoomed))
+        out.append(Example(f"doc{seed}", field_candidates([page], TOTAL), gold["total"]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def zoom_head() -> AnswerHead:
+    from cropvlm.answer_head.training import fit_zooming_head
+
+    return fit_zooming_head(lambda head: zoom_examples(range(60), head), SMALL, "test")
+
+
+def test_zoom_boosters_learn_to_take_the_zoomed_reading(zoom_head, tmp_path):
+    from cropvlm.answer_head.scores import score_head
+
+    assert zoom_head.zooms("text") and not zoom_head.zooms("amount")
+    heldout = zoom_examples(range(700, 730), zoom_head)
+    company = [ex for ex in heldout if ex.zoomed is not None]
+    assert accuracy(zoom_head, company) < 0.6  # the page alone often lacks the whole name
+    scores = score_head(zoom_head, heldout)
+    assert scores.by_field["company"][1] >= 0.9 and scores.by_field["total"][1] >= 0.9
+    loaded = AnswerHead.load(zoom_head.save(tmp_path / "z"))
+    assert loaded.zooms("text") and json.loads((tmp_path / "z" / "config.json").read_text())["format"] == 3
+    assert [loaded.pick_zoomed(ex.zoomed) for ex in company[:5]] == [zoom_head.pick_zoomed(ex.zoomed)
+                                                                     for ex in company[:5]]
+
+
+def test_reader_zooms_around_its_pick_or_into_the_policys_crop(zoom_head):
+    seed = next(s for s in range(4343, 4400) if sum(map(ord, receipt(s)[1]["company"])) % 4)  # a blurred page
+    lines, gold = receipt(seed)
+    engine = _ZoomEngine(lines, gold["company"])
+    reader = OcrReader("rapidocr", 600, engine_factory=lambda name: engine, head=zoom_head)
+    page = Image.new("RGB", (400, 600), "white")
+    answer = reader.answer([ReadRequest(page, None, COMPANY)])[0]
+    assert (answer.text, answer.source) == (gold["company"], "zoom")
+    assert engine.calls == [False, True]  # the page, then one band
+    engine.calls.clear()
+    top = page.crop((0, 0, 400, 80))
+    answers = reader.answer([ReadRequest(page, top, COMPANY, crop_box=(0, 0, 400, 80)),
+                             ReadRequest(page, top, TOTAL, crop_box=(0, 0, 400, 80))])
+    assert (answers[0].text, answers[0].source) == (gold["company"], "crop")
+    assert (answers[1].text, answers[1].source) == (gold["total"], "page")  # amounts: the page, no crop read
+    assert engine.calls == [False, True]
+
+
+def test_a_format_2_head_still_loads_and_never_zooms(head, tmp_path):
+    folder = head.save(tmp_path / "old")
+    config = json.loads((folder / "config.json").read_text())
+    for key in ("zoom_boosters", "zoom_calibration"):
+        config.pop(key)
+    (folder / "config.json").write_text(json.dumps({**config, "format": 2}))
+    assert not AnswerHead.load(folder).zooms("text")

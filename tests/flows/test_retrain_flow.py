@@ -208,6 +208,7 @@ def test_the_answer_head_learns_from_reviewed_answers_and_extraction_uses_it(db_
         head = registry.promoted(session, role="answer_head")
         assert registry.promoted(session) is None  # no crop policy was touched
     assert head.version == first["version"] and head.reader == judge and head.metrics["train_documents"] == 12
+    assert head.config["zoom_boosters"] == {"text": "zoom-text.txt"}  # it rereads free text zoomed
 
     # extraction with the head's reader answers through the promoted head; other readers do not
     params = ExtractParams(source=str(tmp_path), reader=judge, database_url=db_url)
