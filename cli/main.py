@@ -42,7 +42,7 @@ exit status:
 
 environment: DATABASE_URL (or --database-url), CROPVLM_ARTIFACTS_URI (or --artifacts-uri),
 AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for S3, PREFECT_API_URL for a
-Prefect server (unset: a temporary one in this process)."""
+Prefect server (unset: a temporary one that ends with this command, even a killed one)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,8 +106,8 @@ def _extract(args: argparse.Namespace) -> int:
     from unittest import mock
 
     environment = {"DATABASE_URL": args.environment_database_url} if args.environment_database_url else {}
-    # SIGTERM unwinds like Ctrl-C, so the run is marked interrupted and, at exit, the
-    # temporary Prefect server is stopped instead of orphaned.
+    # SIGTERM unwinds like Ctrl-C, so the run is marked interrupted and the temporary
+    # Prefect server is stopped.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with mock.patch.dict(os.environ, environment):  # for this run only: main() may be called again
@@ -155,7 +155,7 @@ def _refused(args: argparse.Namespace) -> bool:
 
 def run_extract(source: str, templates: list[str], *, progress: bool = True, debug: bool = False,
                 **parameters) -> dict | int:
-    """Run the extract flow in-process (Prefect's ephemeral API unless PREFECT_API_URL is set).
+    """Run the extract flow in-process (a temporary Prefect API server unless PREFECT_API_URL is set).
     The run's summary, or the exit status when there is none: 2 when it could not start, 1 when
     the database or the object store went away mid-run (the documents not done are left for
     the next run)."""
@@ -168,12 +168,14 @@ def run_extract(source: str, templates: list[str], *, progress: bool = True, deb
         print(f"cropvlm: cannot start: {exc}", file=sys.stderr)
         return 2
     from flows import extract as extract_module
+    from flows.temporary_server import temporary_api_server
 
     bar = _progress_bar() if progress else None
     if bar is not None:
         extract_module.progress_listeners.append(bar.update_to)
     try:
-        return extract_module.extract(source=source, templates=templates, **parameters)
+        with temporary_api_server():  # a server that a SIGKILLed CLI does not leave behind
+            return extract_module.extract(source=source, templates=templates, **parameters)
     except (DatabaseUnavailableError, StoreUnavailableError) as exc:
         print(f"cropvlm: run stopped: {exc}; run the same command again to extract the rest", file=sys.stderr)
         if debug:

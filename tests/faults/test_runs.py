@@ -1,6 +1,7 @@
 """Runs that overlap, are killed or are stopped: `cropvlm extract` processes on one PostgreSQL
 database, with a reader that counts its work and can be held mid-call (fake_reader_cli.py).
-Each case ends with every document extracted once and its model work done once.
+Each case ends with every document extracted once and its model work done once; the CLI's
+temporary Prefect server is stopped however its run ends, SIGKILL included.
 
     pytest -q tests/faults
 """
@@ -11,6 +12,8 @@ import os
 import signal
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.faults.runs import (
     LEASE_S,
@@ -69,7 +72,7 @@ def test_sigterm_marks_the_run_interrupted_releases_its_documents_and_stops_the_
     stopped = Extraction(tmp_path, "stopped", pg_url, source, api_url=None, gate=gate)  # its own Prefect server
     wait_until(lambda: model_calls_begun(tmp_path) >= BATCHES_AT_ONCE, stopped, timeout=90,
                what="model calls under way")
-    servers = children(stopped.pid)
+    servers = temporary_servers(stopped.pid)
     assert servers, "no temporary Prefect server process"
     os.kill(stopped.pid, signal.SIGTERM)
     (run_id,) = runs(pg_url)
@@ -78,7 +81,7 @@ def test_sigterm_marks_the_run_interrupted_releases_its_documents_and_stops_the_
     assert stopped.wait(30) == 128 + signal.SIGTERM
     err = stopped.stderr()
     assert "cropvlm: stopped by SIGTERM" in err and "Traceback" not in err, err
-    assert not [pid for pid in servers if Path(f"/proc/{pid}").exists()], "temporary Prefect server left running"
+    assert not alive(servers), "temporary Prefect server left running"
     status, error, finished = runs(pg_url)[run_id]
     assert finished and "interrupted (SIGTERM)" in error
     assert query(pg_url, "SELECT count(*) FROM document_claims") == [(0,)]
@@ -90,14 +93,53 @@ def test_sigterm_marks_the_run_interrupted_releases_its_documents_and_stops_the_
     assert_each_document_extracted_once(pg_url, tmp_path)
 
 
-def children(pid: int) -> list[int]:
-    """Processes whose parent is `pid` (Linux /proc)."""
+@pytest.mark.slow
+def test_a_killed_run_leaves_no_temporary_prefect_server(tmp_path, pg_url, source):
+    gate = tmp_path / "hold"
+    gate.touch()
+    killed = Extraction(tmp_path, "killed", pg_url, source, api_url=None, gate=gate)  # its own Prefect server
+    wait_until(lambda: model_calls_begun(tmp_path) >= 1, killed, timeout=90, what="model calls under way")
+    servers = temporary_servers(killed.pid)
+    assert servers, "no temporary Prefect server process"
+    os.kill(killed.pid, signal.SIGKILL)  # the CLI alone, as the OOM killer does
+    killed.process.wait(10)
+    wait_until(lambda: not alive(servers), timeout=10, what="the orphaned Prefect server to stop")
+    killed.kill()  # what else it started
+
+
+@pytest.mark.slow
+def test_a_completed_run_leaves_no_temporary_prefect_server(tmp_path, pg_url, source):
+    done = Extraction(tmp_path, "done", pg_url, source, api_url=None)
+    wait_until(lambda: temporary_servers(done.pid), done, timeout=90, what="the temporary Prefect server")
+    servers = temporary_servers(done.pid)
+    assert done.wait() == 0, done.stderr()
+    assert not alive(servers), "temporary Prefect server left running"
+
+
+def temporary_servers(parent: int) -> list[int]:
+    """The temporary Prefect servers started for `parent` (flows/temporary_server.py), found by
+    their command line, which still names the parent once they are orphaned (Linux /proc)."""
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            arguments = cmdline.read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
+        # python -P .../flows/temporary_server.py --parent PID --fd FD
+        if arguments[2:3] and arguments[2].endswith("flows/temporary_server.py") and \
+                arguments[3:5] == ["--parent", str(parent)]:
+            found.append(int(cmdline.parent.name))
     return found
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those of `pids` still running: an exited process no one has reaped yet (a zombie) is not."""
+    running = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            running.append(pid)
+    return running
