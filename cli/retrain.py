@@ -36,10 +36,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def _retrain(args: argparse.Namespace) -> int:
     from cropvlm.errors import CropVLMError
     from flows.retrain import retrain
+    from flows.temporary_server import temporary_api_server
     from storage.errors import StorageError
 
     try:
-        result = retrain(**fields_from(args, RetrainParams))
+        with temporary_api_server():  # as for extract: a killed retrain leaves no server behind
+            result = retrain(**fields_from(args, RetrainParams))
     except (CropVLMError, StorageError, ValueError, TypeError, OSError) as exc:
         print(f"cropvlm: retrain failed: {exc}", file=sys.stderr)
         return 2
