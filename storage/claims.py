@@ -92,13 +92,16 @@ def _claim_chunk(session: Session, keys: list[ClaimKey], run_id: int, lease_seco
     for _ in range(3):  # a holder may release between our insert and our look-up: claim those again
         now = utcnow()
         values = dict(run_id=run_id, claimed_at=now, lease_expires_at=now + timedelta(seconds=lease_seconds))
-        stmt = _insert(session, DocumentClaim).values([{**asdict(key), **values} for key in keys])
+        stmt = _insert(session, DocumentClaim.__table__)
         stmt = stmt.on_conflict_do_update(
             index_elements=[column.key for column in _KEY],
             set_={name: stmt.excluded[name] for name in values},
             where=(DocumentClaim.lease_expires_at < now) | (DocumentClaim.run_id == run_id),
-        )
-        ours = {ClaimKey(*row) for row in session.execute(stmt.returning(*_KEY))}
+        ).returning(*_KEY)
+        # Core executemany: SQLAlchemy's "insertmanyvalues" sends the chunk as one multi-row
+        # INSERT from a statement compiled once (a .values() list is compiled anew each time).
+        rows = session.connection().execute(stmt, [{**asdict(key), **values} for key in keys])
+        ours = {ClaimKey(*row) for row in rows}
         lost = [key for key in keys if key not in ours]
         if not lost:
             return holders
