@@ -13,10 +13,10 @@ Only the model call (`crop_then_answer`, and its document-by-document retry) run
 concurrency limit), so reading, rendering and persisting of one batch overlap with the model
 work of another.
 
-A document is claimed in the database (storage/claims.py) before it is rendered: one run at
-a time does its model work, and a document held by another live run is skipped. The run's
-lease, heartbeat and interruption live in app/runs.py. Database steps retry through a short
-outage.
+A batch reads and hashes its documents, then claims them in the database at once
+(storage/claims.py) before rendering any: one run at a time does a document's model work, and
+a document held by another live run is skipped. The run's lease, heartbeat and interruption
+live in app/runs.py. Database steps retry through a short outage.
 """
 
 from __future__ import annotations
@@ -103,6 +103,18 @@ class BatchOutcome:
 
 
 @dataclass
+class _Read:
+    """A document read and hashed, awaiting its claim."""
+
+    key: str
+    uri: str
+    data: bytes
+    claim: ClaimKey
+    media_type: str
+    seconds: float  # reading it: counts against document_seconds and in its outcome
+
+
+@dataclass
 class _Pending:
     """A document that rendered and awaits model work."""
 
@@ -123,21 +135,24 @@ class _Pending:
 
 
 def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: ModelSlot = nullcontext) -> BatchOutcome:
-    """Documents go to the model in groups of at most `batch_pixels` rendered pixels (a group
-    closes on the document that reaches it), so a batch never holds all its pages at once."""
+    """Read and hash the batch, claim it in one call, then render the claimed documents; they go
+    to the model in groups of at most `batch_pixels` rendered pixels (a group closes on the
+    document that reaches it), so a batch never holds all its pages at once."""
     store = get_store(job.params.source)
     sessions = get_session_factory(job.params.database_url)
     outcome = BatchOutcome()
-    pending: list[_Pending] = []
-    seen: dict[str, str] = {}  # sha256 -> uri, duplicates inside this batch
+    ours: list[_Read] = []
     try:
-        for key in keys:
+        read = _read_batch(job, store, sessions, keys, outcome)
+        if read and not runs.stopping(job.run_id):
+            ours = _claim_batch(job, sessions, read, outcome)
+        pending: list[_Pending] = []
+        for doc in ours:
             if runs.stopping(job.run_id):
                 break
-            result = _prepare_key(job, store, sessions, key, seen)
+            result = _render(job, sessions, doc)
             if isinstance(result, DocumentOutcome):
-                _record(sessions, job.run_id, result)
-                outcome.documents.append(result)
+                _finish(sessions, job.run_id, result, outcome)
                 continue
             pending.append(result)
             if sum(doc.pixels for doc in pending) >= job.params.batch_pixels:
@@ -148,26 +163,11 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
             return outcome
     except StoreUnavailableError:  # an outage, retried already: one run-level error, not N failed documents
         runs.stop(job.run_id)  # the run's other batches stop at their next document
-        _release(sessions, job.run_id, [doc.claim for doc in pending])
+        _release(sessions, job.run_id, [doc.claim for doc in ours])  # those done are released already: no-ops
         raise
     # interrupted: no model work starts; the documents go to the next run
-    _release(sessions, job.run_id, [doc.claim for doc in pending])
+    _release(sessions, job.run_id, [doc.claim for doc in ours])
     return outcome
-
-
-def _prepare_key(job, store, sessions, key, seen) -> _Pending | DocumentOutcome:
-    started = time.perf_counter()
-    try:
-        uri = store.uri(key)
-    except StorageError as exc:  # a key S3 allows but we cannot address ("a//b", "../x"): this document only
-        result = DocumentOutcome(key, "failed", f"unusable object key: {exc}")
-    else:
-        result = _prepare(job, store, sessions, key, uri, seen)
-    if isinstance(result, DocumentOutcome):
-        result.seconds = time.perf_counter() - started
-    else:
-        result.started = started
-    return result
 
 
 def _answer_and_persist(job, sessions, pending: list[_Pending], outcome: BatchOutcome, model_slot: ModelSlot) -> None:
@@ -182,11 +182,28 @@ def _answer_and_persist(job, sessions, pending: list[_Pending], outcome: BatchOu
         doc.pages.clear()  # answered: its pages are freed now, not when the batch ends
 
 
-def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome:
-    """Read, hash, skip if already extracted or claimed by another run, claim, render; the
-    document row is written once, with its page count when it rendered. Returns a
-    failure/skip or a _Pending holding the claim."""
-    deadline = time.monotonic() + job.params.document_seconds
+def _read_batch(job, store, sessions, keys, outcome: BatchOutcome) -> list[_Read]:
+    """Read and hash each key; a key that cannot be read, or repeats a content, is recorded alone."""
+    read: list[_Read] = []
+    seen: dict[str, str] = {}  # sha256 -> uri, duplicates inside this batch
+    for key in keys:
+        if runs.stopping(job.run_id):
+            break
+        started = time.perf_counter()
+        result = _read(job, store, key, seen)
+        result.seconds = time.perf_counter() - started
+        if isinstance(result, _Read):
+            read.append(result)
+        else:
+            _finish(sessions, job.run_id, result, outcome)
+    return read
+
+
+def _read(job, store, key, seen) -> _Read | DocumentOutcome:
+    try:
+        uri = store.uri(key)
+    except StorageError as exc:  # a key S3 allows but we cannot address ("a//b", "../x"): this document only
+        return DocumentOutcome(key, "failed", f"unusable object key: {exc}")
     try:
         data = _within(lambda: retry_store(lambda: store.read(key), what=f"read {uri}"), job.params.document_seconds)
     except StoreUnavailableError:
@@ -203,45 +220,52 @@ def _prepare(job, store, sessions, key, uri, seen) -> _Pending | DocumentOutcome
         media_type = sniff_media_type(data)
     except DocumentError:
         media_type = "application/octet-stream"
-    claim = job.claim_key(sha256)
+    return _Read(key, uri, data, job.claim_key(sha256), media_type, 0.0)
 
-    def find_or_claim() -> tuple[int | None, int | None]:
+
+def _claim_batch(job, sessions, read: list[_Read], outcome: BatchOutcome) -> list[_Read]:
+    """Skip the documents already extracted or claimed by another run; returns those now ours."""
+
+    def claim() -> tuple[set[ClaimKey], dict[ClaimKey, int]]:
         with sessions.begin() as session:
-            def find():
-                return queries.find_extraction(session, sha256, claim.template_set_hash, claim.policy, claim.reader)
+            return claims.claim_unextracted(session, [doc.claim for doc in read], job.run_id, job.params.lease_seconds)
 
-            if done := find():  # the common case on a scheduled rerun: one read, no write
-                return done, None
-            holder = claims.claim_document(session, claim, job.run_id, job.params.lease_seconds)
-            # Looked up again once the claim is ours: a run that finished the document (and
-            # released its claim) between the first look and the claim has committed by now.
-            if holder is None and (done := find()):
-                claims.release_claim(session, claim, job.run_id)
-            return done, holder
+    done, holders = retry_database(claim, what="claim documents")
+    skipped = [doc for doc in read if doc.claim in done or doc.claim in holders]
+    for doc in skipped:
+        held = f"being extracted by run {holders[doc.claim]}" if doc.claim in holders else None
+        _finish(sessions, job.run_id, DocumentOutcome(doc.uri, "skipped", held, seconds=doc.seconds,
+                                                      document_id=_write_document(sessions, doc, [])), outcome)
+    return [doc for doc in read if doc.claim not in done and doc.claim not in holders]
 
-    done, holder = retry_database(find_or_claim, what="claim a document")
+
+def _render(job, sessions, doc: _Read) -> _Pending | DocumentOutcome:
+    """Render a claimed document within what its reading left of document_seconds; the document
+    row is written once, with its page count when it rendered."""
+    started = time.perf_counter() - doc.seconds  # its own reading counts, not the rest of the batch's
     pages, error = [], None
-    if done is None and holder is None:
-        try:
-            pages = render_within(data, job.params.render(), max(deadline - time.monotonic(), 0.001)).pages
-        except DocumentError as exc:
-            error = str(exc)
-
-    def write_document() -> int:
-        with sessions.begin() as session:
-            if error is not None:
-                claims.release_claim(session, claim, job.run_id)
-            return queries.upsert_document(session, sha256=sha256, uri=uri, media_type=media_type,
-                                           size_bytes=len(data), page_count=len(pages) or None)
-
-    document_id = retry_database(write_document, what="record a document")
-    if done is not None:
-        return DocumentOutcome(uri, "skipped", None, document_id=document_id)
-    if holder is not None:
-        return DocumentOutcome(uri, "skipped", f"being extracted by run {holder}", document_id=document_id)
+    try:
+        pages = render_within(doc.data, job.params.render(), max(job.params.document_seconds - doc.seconds, 0.001)).pages
+    except DocumentError as exc:
+        error = str(exc)
+    document_id = _write_document(sessions, doc, pages, release_for=job.run_id if error is not None else None)
+    doc.data = b""  # rendered: its bytes are freed now, not when the batch ends
     if error is not None:
-        return DocumentOutcome(uri, "failed", error, document_id=document_id)
-    return _Pending(key, uri, claim, document_id, pages, 0.0)
+        return DocumentOutcome(doc.uri, "failed", error, seconds=time.perf_counter() - started, document_id=document_id)
+    return _Pending(doc.key, doc.uri, doc.claim, document_id, pages, started)
+
+
+def _write_document(sessions, doc: _Read, pages: list, release_for: int | None = None) -> int:
+    """Upsert the document's row (its page count when it rendered), dropping run `release_for`'s claim."""
+
+    def write() -> int:
+        with sessions.begin() as session:
+            if release_for is not None:
+                claims.release_claim(session, doc.claim, release_for)
+            return queries.upsert_document(session, sha256=doc.claim.sha256, uri=doc.uri, media_type=doc.media_type,
+                                           size_bytes=len(doc.data), page_count=len(pages) or None)
+
+    return retry_database(write, what="record a document")
 
 
 def _within(read: Callable[[], bytes], seconds: float) -> bytes:
@@ -413,6 +437,11 @@ def _record(sessions, run_id: int, done: DocumentOutcome, claim: ClaimKey | None
             )
 
     retry_database(write, what="record a document")
+
+
+def _finish(sessions, run_id: int, done: DocumentOutcome, outcome: BatchOutcome) -> None:
+    _record(sessions, run_id, done)
+    outcome.documents.append(done)
 
 
 def _release(sessions, run_id: int, keys: list[ClaimKey]) -> None:

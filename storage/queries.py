@@ -38,6 +38,7 @@ __all__ = [
     "start_run",
     "finish_run",
     "find_extraction",
+    "find_extractions",
     "upsert_document",
     "record_run_document",
     "save_extraction",
@@ -60,6 +61,7 @@ RUN_COUNTERS = (
     "reader_seconds",
 )
 FAILURES_IN_SUMMARY = 20
+FIND_CHUNK = 5000  # sha256s per look-up: parameters under SQLite's 32,766 and psycopg's 65,535
 
 
 def _insert(session: Session, model):
@@ -138,16 +140,26 @@ def find_extraction(
     session: Session, sha256: str, template_set_hash: str, policy: str, reader: str
 ) -> int | None:
     """The id of the extraction of this document content with this setup, or None."""
-    return session.scalar(
-        sa.select(Extraction.id)
-        .join(Document, Document.id == Extraction.document_id)
-        .where(
-            Document.sha256 == sha256,
-            Extraction.template_set_hash == template_set_hash,
-            Extraction.policy == policy,
-            Extraction.reader == reader,
-        )
-    )
+    return find_extractions(session, [sha256], template_set_hash, policy, reader).get(sha256)
+
+
+def find_extractions(
+    session: Session, sha256s: Sequence[str], template_set_hash: str, policy: str, reader: str
+) -> dict[str, int]:
+    """sha256 -> extraction id, for those of the documents extracted with this setup."""
+    found: dict[str, int] = {}
+    for start in range(0, len(sha256s), FIND_CHUNK):
+        found.update(session.execute(
+            sa.select(Document.sha256, Extraction.id)
+            .join(Document, Document.id == Extraction.document_id)
+            .where(
+                Document.sha256.in_(sha256s[start:start + FIND_CHUNK]),
+                Extraction.template_set_hash == template_set_hash,
+                Extraction.policy == policy,
+                Extraction.reader == reader,
+            )
+        ).all())
+    return found
 
 
 def upsert_document(

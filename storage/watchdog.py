@@ -52,7 +52,8 @@ class StatementWatchdog:
         with self._lock:
             for connection, watched in list(self._connections.items()):
                 busy = not connection.closed and connection.pgconn.transaction_status == pq.TransactionStatus.ACTIVE
-                if not busy or watched.busy_mark != watched.statements:
+                # busy_since None: it was idle last time and is busy now without a statement (a commit)
+                if not busy or watched.busy_mark != watched.statements or watched.busy_since is None:
                     watched.busy_since = now if busy else None
                     watched.busy_mark = watched.statements
                 elif now - watched.busy_since > self.seconds:

@@ -342,3 +342,21 @@ def test_a_document_claimed_by_another_live_run_is_skipped_without_model_work(tm
         holders = connection.execute(text("SELECT run_id FROM document_claims")).scalars().all()
     engine.dispose()
     assert holders == [other.run_id]  # ours were released when the answers were written
+
+
+def test_a_batch_claims_the_documents_it_could_read_in_one_call(tmp_path, db_url, monkeypatch):
+    source = write_folder(tmp_path / "docs", good_documents())
+    monkeypatch.setattr(extraction, "get_reader", lambda spec: MeetingReader(lambda: None))
+    calls, real = [], claims.claim_documents
+
+    def counted(session, keys, run_id, lease_seconds):
+        calls.append(sorted(key.sha256 for key in keys))
+        return real(session, keys, run_id, lease_seconds)
+
+    monkeypatch.setattr(claims, "claim_documents", counted)
+    job = make_job(tmp_path, db_url, source, reader="slow")
+    outcome = extract_documents(job, sorted(good_documents()) + ["vanished.pdf"])
+    assert calls == [sorted(hashlib.sha256(data).hexdigest() for data in good_documents().values())]
+    assert sorted(d.status for d in outcome.documents) == ["extracted"] * 3 + ["failed"]  # the vanished one alone
+    extract_documents(job, sorted(good_documents()))
+    assert calls[1:] == [[]]  # extracted already: nothing to claim

@@ -5,11 +5,14 @@ every byte stands in for a SIGSTOPped server)."""
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+from psycopg import pq
 from sqlalchemy.engine import make_url
 
+from storage import watchdog
 from storage.db import make_engine
 from storage.watchdog import watch_statements
 from tests.faults.proxy import TcpProxy
@@ -69,3 +72,28 @@ def test_a_pooled_connection_whose_server_froze_fails_its_ping_then_its_connect(
         assert time.perf_counter() - started < 8  # ping stopped at ~1 s, a new connect at 2 s
     finally:
         engine.dispose()
+
+
+class FakeConnection:
+    """What the watchdog reads of a psycopg connection."""
+
+    closed = False
+    info = SimpleNamespace(host="db", port=5432)
+
+    def __init__(self):
+        self.pgconn = SimpleNamespace(transaction_status=pq.TransactionStatus.IDLE)
+
+    def fileno(self) -> int:
+        return 99
+
+
+def test_a_connection_busy_without_a_new_statement_since_it_was_idle_is_timed_from_then(monkeypatch):
+    # A COMMIT or a ping runs no cursor statement: the count is the one seen while idle.
+    shut = []
+    monkeypatch.setattr(watchdog, "_shut_down", shut.append)
+    dog, connection = watchdog.StatementWatchdog(10), FakeConnection()
+    dog._connections[connection] = watchdog._Watched()
+    assert dog.check(0) == []
+    connection.pgconn.transaction_status = pq.TransactionStatus.ACTIVE
+    assert dog.check(1) == [] and dog.check(11) == [] and shut == []
+    assert dog.check(12) == ["no answer from db:5432 in 10 s: connection shut down"] and shut == [99]
