@@ -36,8 +36,10 @@ exit status:
   0  every document extracted, empty or skipped as done before (empty ones listed as EMPTY)
   1  some documents failed (listed as FAILED, recorded in run_documents), or the database
      or object store went away mid-run: the documents not done are left for the next run
-  2  the run could not start: a mistake in the templates, a spec or the source (one line
-     each; --debug adds the traceback), or an unreachable database
+  2  the run could not start: a mistake in the templates, a spec or the source, a source
+     that cannot be listed (S3 endpoint unreachable, no such bucket, refused credentials:
+     found within ~10 s), or an unreachable database (one line each; --debug adds the
+     traceback)
   130, 143  stopped by SIGINT or SIGTERM: the run is marked interrupted
 
 environment: DATABASE_URL (or --database-url), CROPVLM_ARTIFACTS_URI (or --artifacts-uri),

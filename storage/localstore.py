@@ -50,9 +50,12 @@ class LocalStore:
     def uri(self, key: str) -> str:
         return str(self.root / check_key(key))
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def probe(self) -> None:
         if not self.root.is_dir():
             raise StoreNotFoundError(f"folder does not exist: {self.root}")
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        self.probe()
         # Walk only the deepest folder the prefix names; filter the rest by string prefix.
         folder, _, _ = prefix.rpartition("/")
         start = self.root / folder if folder else self.root

@@ -13,7 +13,8 @@ in byte order; a folder lists its files (sorted) before its sorted subfolders. L
 listing skips hidden files and folders (".name"); S3 listing skips only "folder/" markers.
 URIs: S3 objects are `s3://bucket/key`; local objects are absolute filesystem paths.
 Errors: ObjectNotFoundError (missing object), StoreNotFoundError (missing bucket or
-folder), StorageError (anything else: network, permissions, bad key or URI).
+folder), StoreUnavailableError (unreachable), StorageError (anything else: permissions,
+credentials, bad key or URI). `probe_store(uri)` raises them before a run, within seconds.
 """
 
 from __future__ import annotations
@@ -97,6 +98,20 @@ def open_store(uri: str) -> ObjectStore:
     from storage.localstore import LocalStore
 
     return LocalStore(local_path(uri))
+
+
+def probe_store(uri: str) -> None:
+    """Raise what listing the store at `uri` would, at once: S3 lists at most one key with a
+    quick client (few retries, short timeouts), a folder must exist."""
+    if is_s3_uri(uri):
+        from storage.s3store import S3Store, make_s3_client
+
+        bucket, prefix = split_s3_uri(uri)
+        S3Store(bucket, prefix, client=make_s3_client(quick=True)).probe()
+        return
+    from storage.localstore import LocalStore
+
+    LocalStore(local_path(uri)).probe()
 
 
 def read_uri(uri: str) -> bytes:

@@ -1,7 +1,8 @@
 """Objects in an S3-compatible bucket (AWS, MinIO, SeaweedFS, ...) through boto3.
 
 The endpoint and credentials come from boto3's own environment variables (AWS_ENDPOINT_URL
-or AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, ...); retries and timeouts from Settings.
+or AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, ...); retries and timeouts from Settings, except
+for a quick client (a check before a run), which gives up within seconds.
 """
 
 from __future__ import annotations
@@ -33,20 +34,23 @@ _CLIENT_ENV = (
     "AWS_PROFILE",
 )
 _client_lock = threading.Lock()  # boto3 clients are thread-safe; creating them is not
+# A quick client: an unreachable endpoint fails in ~2 x 3 s, a silent one in ~2 x 5 s.
+QUICK_MAX_ATTEMPTS = 1  # botocore's max_attempts counts retries: 2 attempts in all
+QUICK_CONNECT_TIMEOUT = 3.0  # seconds
+QUICK_READ_TIMEOUT = 5.0  # seconds
 
 
-def make_s3_client(settings: Settings | None = None):
-    """A boto3 S3 client with retries and timeouts; cached per settings and AWS environment."""
+def make_s3_client(settings: Settings | None = None, *, quick: bool = False):
+    """A boto3 S3 client with retries and timeouts; cached per settings and AWS environment.
+    quick: at most QUICK_* attempts and timeouts, for a check that must answer at once."""
     settings = settings or Settings()
     env = tuple(os.environ.get(name) for name in _CLIENT_ENV)
+    attempts, connect, read = settings.s3_max_attempts, settings.s3_connect_timeout, settings.s3_read_timeout
+    if quick:
+        attempts = min(attempts, QUICK_MAX_ATTEMPTS)
+        connect, read = min(connect, QUICK_CONNECT_TIMEOUT), min(read, QUICK_READ_TIMEOUT)
     with _client_lock:
-        return _cached_client(
-            settings.s3_max_attempts,
-            settings.s3_connect_timeout,
-            settings.s3_read_timeout,
-            settings.s3_addressing_style,
-            env,
-        )
+        return _cached_client(attempts, connect, read, settings.s3_addressing_style, env)
 
 
 @lru_cache(maxsize=8)
@@ -107,6 +111,19 @@ class S3Store:
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, f"list {self.uri_root}{prefix}") from exc
 
+    def probe(self) -> None:
+        """List at most one key: the errors a run's listing would meet, in one call."""
+        try:
+            self._client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING_KEY:  # a bare 404 to a listing: no S3 bucket behind the URL
+                endpoint = self._client.meta.endpoint_url
+                raise StoreNotFoundError(f"{endpoint} answered {_error_code(exc)} to listing bucket "
+                                         f"'{self.bucket}': not an S3 endpoint, or no such bucket") from exc
+            raise self._error(exc) from exc
+        except BotoCoreError as exc:
+            raise self._error(exc) from exc
+
     def read(self, key: str) -> bytes:
         full_key = self.prefix + check_key(key)
         try:
@@ -155,15 +172,18 @@ class S3Store:
         endpoint = self._client.meta.endpoint_url
         return StoreNotFoundError(f"S3 bucket '{self.bucket}' does not exist at {endpoint}")
 
-    def _error(self, exc: Exception, action: str) -> StorageError:
+    def _error(self, exc: Exception, action: str | None = None) -> StorageError:
+        """The storage error for a botocore one; its message says `cannot {action}: ` first,
+        unless there is no action (the caller names what it did)."""
+        lead = f"cannot {action}: " if action else ""
         if isinstance(exc, ClientError):
             code = _error_code(exc)
             if code == "NoSuchBucket":
                 return self._missing_bucket()
             if code in _MISSING_KEY:
-                return ObjectNotFoundError(f"cannot {action}: no such object")
+                return ObjectNotFoundError(f"{lead}no such object")
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
-                return StoreUnavailableError(f"cannot {action}: {exc}")
+                return StoreUnavailableError(f"{lead}{exc}")
         if isinstance(exc, EndpointUnreachable | HTTPClientError):  # refused, timed out, cut off
-            return StoreUnavailableError(f"cannot {action}: {exc}")
-        return StorageError(f"cannot {action}: {exc}")
+            return StoreUnavailableError(f"{lead}{exc}")
+        return StorageError(f"{lead}{exc}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,48 @@ def test_mistakes_are_refused_before_the_run_one_line_each(tmp_path, monkeypatch
         assert err.startswith("cropvlm: cannot start: source") and problem in err and len(err.splitlines()) == 1
     assert main(["extract", str(folder), "--templates", RECEIPT, "--review-below", "2"]) == 2
     assert capsys.readouterr().err == "cropvlm: cannot start: --review-below: Input should be less than or equal to 1\n"
+
+
+def test_an_s3_source_that_cannot_be_listed_cannot_start_in_one_line(tmp_path, monkeypatch, capsys, s3_server):
+    """A missing bucket, missing credentials or a closed endpoint: one line, exit 2, within
+    seconds (a quick client, not the run's retries), and no run opened."""
+    cli_env(monkeypatch, tmp_path)
+    args = ["--templates", RECEIPT, "--policy", "full", "--no-progress"]
+    assert main(["extract", "s3://cropvlm-no-such-bucket/in/", *args]) == 2
+    assert capsys.readouterr().err == (
+        "cropvlm: cannot start: source s3://cropvlm-no-such-bucket/in/: S3 bucket 'cropvlm-no-such-bucket' "
+        f"does not exist at {s3_server} (check the bucket name and AWS_ENDPOINT_URL)\n")
+
+    with monkeypatch.context() as patch:
+        patch.delenv("AWS_ACCESS_KEY_ID")
+        patch.delenv("AWS_SECRET_ACCESS_KEY")
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no wait on an instance role
+        assert main(["extract", "s3://docs/in/", *args]) == 2
+    assert capsys.readouterr().err == ("cropvlm: cannot start: source s3://docs/in/: Unable to locate "
+                                       "credentials (check the AWS credentials and the bucket's permissions)\n")
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # nothing listens on port 1
+    started = time.monotonic()
+    assert main(["extract", "s3://docs/incoming/", *args]) == 2
+    assert time.monotonic() - started < 30
+    err = capsys.readouterr().err
+    assert err.startswith("cropvlm: cannot start: source s3://docs/incoming/ unreachable: Could not connect "
+                          'to the endpoint URL: "http://127.0.0.1:1/docs?')
+    assert err.endswith("(check AWS_ENDPOINT_URL and the network)\n") and len(err.splitlines()) == 1
+    assert not (tmp_path / "cli.db").exists()  # no run was opened
+
+    assert main(["extract", "s3://docs/incoming/", *args, "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "EndpointConnectionError" in err
+
+
+def test_an_s3_source_that_answers_is_extracted(tmp_path, monkeypatch, capsys, s3_client, s3_bucket):
+    cli_env(monkeypatch, tmp_path)
+    name, data = next(iter(good_documents().items()))
+    s3_client.put_object(Bucket=s3_bucket, Key=f"incoming/{name}", Body=data)
+    assert main(["extract", f"s3://{s3_bucket}/incoming/", "--templates", RECEIPT, "--policy", "full",
+                 "--no-progress"]) == 0
+    assert "1 documents, 1 extracted, 0 skipped, 0 failed" in capsys.readouterr().out
 
 
 def test_help_gives_the_exit_codes_and_the_options_operators_expect(capsys):

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from storage.errors import ObjectNotFoundError, StoreNotFoundError
-from storage.objectstore import ObjectStore, open_store, read_uri
+from storage.errors import ObjectNotFoundError, StoreNotFoundError, StoreUnavailableError
+from storage.objectstore import ObjectStore, open_store, probe_store, read_uri
 from storage.s3store import S3Store, make_s3_client
 
 
@@ -60,3 +60,18 @@ def test_missing_key_and_missing_bucket(s3_bucket):
     ):
         with pytest.raises(StoreNotFoundError, match="'no-such-bucket-cropvlm'"):
             action()
+
+
+def test_probe_lists_one_key_with_a_quick_client_and_leaves_the_runs_client_alone(s3_bucket, monkeypatch):
+    probe_store(f"s3://{s3_bucket}/nothing-here-yet/")  # an empty prefix of a bucket is fine
+    with pytest.raises(StoreNotFoundError, match="'no-such-bucket-cropvlm' does not exist"):
+        probe_store("s3://no-such-bucket-cropvlm/x")
+
+    quick, run = make_s3_client(quick=True).meta.config, make_s3_client().meta.config
+    assert (quick.retries["total_max_attempts"], quick.connect_timeout, quick.read_timeout) == (2, 3.0, 5.0)
+    # the run's: Settings' defaults (botocore counts CROPVLM_S3_MAX_ATTEMPTS=5 as retries: 6 attempts)
+    assert (run.retries["total_max_attempts"], run.connect_timeout, run.read_timeout) == (6, 10.0, 60.0)
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # nothing listens on port 1
+    with pytest.raises(StoreUnavailableError, match="^Could not connect to the endpoint URL"):
+        probe_store(f"s3://{s3_bucket}/x")
