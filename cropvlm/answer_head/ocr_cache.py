@@ -25,14 +25,9 @@ class PageOcr:
     pieces: tuple[OcrLine, ...]  # as the engine gave them: not merged, not ordered
 
 
-# Bumped whenever an engine's output changes for the same pixels (2: spaces restored in
-# every piece, readers/spaces.py), so no cache answers with an older reading.
-READING = 2
-
-
 def cache_key(data: bytes, engine: str, budget: int | None, dpi: int) -> str:
     digest = hashlib.sha256(data).hexdigest()[:32]
-    return f"{digest}-{engine}-r{READING}-{budget or 'full'}-{dpi}"
+    return f"{digest}-{engine}-{budget or 'full'}-{dpi}"
 
 
 def read_document(path: str | Path, engine: str = "rapidocr-spaced", budget: int | None = 768,

@@ -1,18 +1,17 @@
 """Put back the word spaces a CTC recogniser drops inside tightly set lines.
 
-RapidOCR often emits no space between words set close together, on a zoomed bold shop
-name (`SANYUDESIGNSTUDIOENTERPRISE`) as on small print read from a whole page
-(`SYARIKATPERNIAGAAN GIN KEE`). Its character positions (CTC columns,
-`return_word_box=True`) still show the word gaps: a gap between two characters of
->= 1.45x the piece's median character pitch is a word break. Measured on synthetic
-text-field crops (`benchmarks/ocr_space_gaps.py`): 11 of 16 dropped word breaks sit above
-that ratio and none of 151 gaps inside words. On real receipts read at 768 px (company and
-address pieces of 40 SROIE train receipts): 44 of 66 dropped spaces between letters or
-digits recovered, 6 of 1,699 other gaps split.
+RapidOCR reads a zoomed bold line such as a shop name as one text region and often emits
+no spaces in it (`SANYUDESIGNSTUDIOENTERPRISE`), while the small page view is read word by
+word. Its character positions (CTC columns, `return_word_box=True`) still show the word
+gaps: measured on synthetic text-field crops (`benchmarks/ocr_space_gaps.py`), 11 of 16
+word boundaries sit at >= 1.45x the line's median character pitch and none of 151 gaps
+inside words does (max 1.42).
 
-Every piece is searched, with or without spaces of its own, but only between two
-characters that are letters or digits and not both digits (amounts and numbers stay
-whole); punctuation compares as a space anyway (`normalize_text`).
+Only in long pieces read with no space at all (a piece with spaces, or a short one, is one
+the recogniser segmented itself: splitting those split words, `SAN YU`, `HARD WARE`, in a
+first measurement on page reads), only between two letters, and only where both sides
+are runs of >= 3 letters that do not touch a digit: ids such as `INVOICE1182161` stay whole
+(at the price of `JALANPERMAS19`), and digits and punctuation are never touched.
 """
 
 from __future__ import annotations
@@ -22,28 +21,46 @@ import statistics
 from collections.abc import Sequence
 
 GAP_RATIO = 1.45  # word gap / median character pitch
-MIN_PITCHES = 3  # character gaps needed for a median pitch to trust
+MIN_RUN = 3  # letters on each side of a restored space
+MIN_LENGTH = 12  # characters of a glued piece
 
 
 def restore_spaces(text: str, centres: Sequence[float], ratio: float = GAP_RATIO) -> str:
-    """`text` with a space inserted at wide gaps between two characters; `centres` are the
-    x centres of its characters (one per character, spaces included), left to right."""
-    if len(centres) != len(text):
+    """`text` with a space inserted at wide gaps between letter runs; `centres` are the x
+    centres of its characters (one per character), left to right."""
+    if len(centres) != len(text) or len(text) < MIN_LENGTH or " " in text:
         return text
-    chars = [i for i, ch in enumerate(text) if not ch.isspace()]
-    pitches = [centres[b] - centres[a] for a, b in zip(chars, chars[1:])]  # as measured: across spaces too
-    if len(pitches) < MIN_PITCHES:
-        return text
-    pitch = statistics.median(pitches)
+    pitch = statistics.median(b - a for a, b in zip(centres, centres[1:]))
     if pitch <= 0:
         return text
-    breaks = {b for a, b in zip(chars, chars[1:])
-              if b == a + 1 and centres[b] - centres[a] >= ratio * pitch and _word_chars(text[a], text[b])}
-    return "".join((" " if i in breaks else "") + ch for i, ch in enumerate(text))
+    out = [text[0]]
+    for i in range(1, len(text)):
+        if (text[i - 1].isalpha() and text[i].isalpha() and centres[i] - centres[i - 1] >= ratio * pitch
+                and _letters_before(text, i) >= MIN_RUN and _letters_from(text, i) >= MIN_RUN
+                and not _touches_digit(text, i)):
+            out.append(" ")
+        out.append(text[i])
+    return "".join(out)
 
 
-def _word_chars(left: str, right: str) -> bool:
-    return left.isalnum() and right.isalnum() and not (left.isdigit() and right.isdigit())
+def _letters_before(text: str, i: int) -> int:
+    n = 0
+    while i - n - 1 >= 0 and text[i - n - 1].isalpha():
+        n += 1
+    return n
+
+
+def _letters_from(text: str, i: int) -> int:
+    n = 0
+    while i + n < len(text) and text[i + n].isalpha():
+        n += 1
+    return n
+
+
+def _touches_digit(text: str, i: int) -> bool:
+    """Whether the letter runs on either side of position i border a digit (an id's letters)."""
+    start, end = i - _letters_before(text, i), i + _letters_from(text, i)
+    return (start > 0 and text[start - 1].isdigit()) or (end < len(text) and text[end].isdigit())
 
 
 # A token that is one run of >= 3 letters and one run of digits, glued, in either order:
