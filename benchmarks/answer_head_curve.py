@@ -6,8 +6,10 @@
         --out reports/answer_head
 
 Each point fits a head on the synthetic folder's documents (when given) plus the first N
-reviewed documents; N = 0 is the head trained on synthetic documents alone. Writes
-curve.md (tables, calibration error, accuracy at coverage) and curve.png.
+reviewed documents; N = 0 is the head trained on synthetic documents alone. Each head
+zooms as the reader does (bands around its own picks, read once and kept in the cache
+folder; --no-zoom: page candidates only). Writes curve.md (tables, calibration error,
+accuracy at coverage) and curve.png.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cropvlm.answer_head.dataset import folder_examples  # noqa: E402
 from cropvlm.answer_head.scores import score_head  # noqa: E402
-from cropvlm.answer_head.training import HeadConfig, fit_head  # noqa: E402
+from cropvlm.answer_head.training import HeadConfig, fit_zooming_head  # noqa: E402
+from cropvlm.labels import load_labels  # noqa: E402
 from cropvlm.synthetic.document import TEMPLATE_DIR  # noqa: E402
 from cropvlm.templates import load_template_set  # noqa: E402
 
@@ -35,30 +38,36 @@ def main() -> None:
     parser.add_argument("--templates", action="append", required=True, help="templates of the real documents")
     parser.add_argument("--points", default="0,25,50,100,all", help="reviewed documents per point")
     parser.add_argument("--cache", help="page OCR cache folder")
+    parser.add_argument("--no-zoom", dest="zoom", action="store_false", help="heads without zoom boosters")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
     started = time.perf_counter()
     templates = load_template_set(args.templates)
     settings = dict(cache=args.cache)
-    reviewed = folder_examples(args.reviewed, templates, **settings)
-    heldout = folder_examples(args.heldout, templates, **settings)
-    synthetic = []
-    if args.synthetic:
-        synthetic = folder_examples(args.synthetic, load_template_set(
-            [TEMPLATE_DIR / "receipt.yaml", TEMPLATE_DIR / "invoice.yaml"]), limit=args.synthetic_limit, **settings)
-    docs = list(dict.fromkeys(ex.doc for ex in reviewed))
+    synthetic_templates = load_template_set([TEMPLATE_DIR / "receipt.yaml", TEMPLATE_DIR / "invoice.yaml"])
+    docs = list(dict.fromkeys(label.doc for label in load_labels(args.reviewed, templates).labels))
     rows, tables = [], []
     for point in args.points.split(","):
         n = len(docs) if point == "all" else min(int(point), len(docs))
-        keep = set(docs[:n])
-        train = synthetic + [ex for ex in reviewed if ex.doc in keep]
-        if not train:
+        if not n and not args.synthetic:
             continue
-        scores = score_head(fit_head(train, HeadConfig()), heldout)
+
+        def examples(zoom_head, n=n):
+            out = []
+            if args.synthetic:
+                out += folder_examples(args.synthetic, synthetic_templates, limit=args.synthetic_limit,
+                                       zoom_head=zoom_head, **settings)
+            if n:
+                out += folder_examples(args.reviewed, templates, documents=docs[:n], zoom_head=zoom_head, **settings)
+            return out
+
+        head = fit_zooming_head(examples, HeadConfig(), zoom=args.zoom)
+        scores = score_head(head, folder_examples(args.heldout, templates, **settings,
+                                                  zoom_head=head if head.zoom_boosters else None))
         share, exact = scores.at_threshold(0.8)
         rows.append((n, scores))
-        tables.append(f"#### {n} reviewed documents{' + synthetic' if synthetic else ''}\n\n{scores.table()}\n\n"
+        tables.append(f"#### {n} reviewed documents{' + synthetic' if args.synthetic else ''}\n\n{scores.table()}\n\n"
                       f"calibration error {scores.ece:.3f}; confidence >= 0.8: {share:.0%} of answers, "
                       f"{exact:.3f} exact among them\n")
         print(f"{n:4d} reviewed: exact {scores.exact:.3f} (rules {scores.rules:.3f}, ceiling {scores.ceiling:.3f}), "

@@ -78,7 +78,8 @@ def full_resolution_spec(spec: str, reader: Reader) -> str | None:
     """The same reader without a pixel budget (`...@full`), or None if it has none already.
 
     Readers expose `.budget` (long side in pixels; None = full resolution). The spec's
-    `@BUDGET` suffix becomes `@full`; a spec without `@` (default budget) gets `@full`.
+    `@BUDGET` becomes `@full`; a spec without `@` (default budget) gets `@full`; options
+    after `+` (an answer head) are kept.
     An `hf:` reader has no `@full` (past the checkpoint's own settings a model sees inputs
     it was not trained on): its full resolution is `@default`, the checkpoint's processor
     settings, when the spec's resolution is below them (`HfReader.below_default`).
@@ -88,11 +89,12 @@ def full_resolution_spec(spec: str, reader: Reader) -> str | None:
     budget = getattr(reader, "budget", None)
     if budget is None:
         return None
+    spec, plus, options = spec.partition("+")  # `+head=...` stays with the reader
     if spec.endswith(f"@{budget}"):
-        return spec[: -len(str(budget))] + "full"
+        return spec[: -len(str(budget))] + "full" + plus + options
     kind, colon, rest = spec.partition(":")
     if colon and "@" not in rest and "?" not in rest:
-        return f"{spec}@full"
+        return f"{spec}@full{plus}{options}"
     return None
 
 

@@ -289,6 +289,8 @@ def test_plan_adds_full_resolution_and_drops_the_oracle_without_boxes():
     assert configs == [Config("ocr:tesseract@full", "full"), Config("ocr:tesseract@full", "oracle"),
                        Config("ocr:tesseract@full", "hf:/models/policy")]
     assert configs[-1].is_learned and not notes
+    configs, _ = plan_configs(["ocr:tesseract@768+head=none"], ["full"], has_boxes=False)
+    assert configs[-1] == Config("ocr:tesseract@full+head=none", "full")  # the default reader's row too
 
 
 def test_an_hf_reader_counts_its_processor_pixels_and_adds_its_default_resolution(tmp_path, monkeypatch):
