@@ -5,9 +5,11 @@ the candidates' ceiling on the page alone and on either read.
     python benchmarks/answer_head_zoom.py HEAD_DIR FOLDER --templates templates/receipt.yaml \
         --fields company,address,total --cache .cropvlm/ocr-cache
 
-The band: the picked candidate's lines plus 1.5 median line heights above and below, across
-the page's full width, cut from the full-resolution page and read at the reader's budget;
-its lines replace the page's lines in the band. First page of each document only.
+The band is the reader's (`cropvlm.answer_head.zoom.band_around`): the picked candidate's
+lines plus 1.5 median line heights above and below, across the page's full width, cut from
+the full-resolution page and read at the reader's budget; its lines replace the page's lines
+in the band. First page of each document only. A zoom head chooses among both readings
+itself: score it with answer_head_score.py.
 """
 
 from __future__ import annotations
@@ -19,18 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cropvlm.answer_head import zoom  # noqa: E402
 from cropvlm.answer_head.examples import field_candidates  # noqa: E402
 from cropvlm.answer_head.features import Page  # noqa: E402
 from cropvlm.answer_head.model import AnswerHead  # noqa: E402
-from cropvlm.answer_head.ocr_cache import read_document  # noqa: E402
-from cropvlm.crops import resize_long_side  # noqa: E402
+from cropvlm.answer_head.ocr_cache import DocumentReads  # noqa: E402
 from cropvlm.labels import load_labels  # noqa: E402
-from cropvlm.readers.ocr_engines import make_engine  # noqa: E402
-from cropvlm.readers.ocr_lines import OcrLine, lines_from_pieces  # noqa: E402
-from cropvlm.render import render_document  # noqa: E402
+from cropvlm.readers.ocr_lines import lines_from_pieces  # noqa: E402
 from cropvlm.templates import load_template_set  # noqa: E402
-
-MARGIN_LINES = 1.5
 
 
 def main() -> None:
@@ -41,22 +39,19 @@ def main() -> None:
     parser.add_argument("--fields", default="company,address,total")
     parser.add_argument("--engine", default="rapidocr-spaced")
     parser.add_argument("--budget", type=int, default=768)
-    parser.add_argument("--cache", help="page OCR cache folder")
+    parser.add_argument("--cache", help="OCR cache folder (pages and bands)")
     parser.add_argument("--limit", type=int)
     args = parser.parse_args()
 
     head = AnswerHead.load(args.head)
     labels = load_labels(args.folder, load_template_set(args.templates), args.limit)
-    engine = make_engine(args.engine)
     fields = args.fields.split(",")
     counts = {f: [0, 0, 0, 0, 0] for f in fields}  # n, page right, zoomed right, page ceiling, either ceiling
     started = time.perf_counter()
     for doc in labels.documents:
-        page_ocr = read_document(labels.folder / doc, args.engine, args.budget, args.cache)[0]
-        image = render_document((labels.folder / doc).read_bytes()).pages[0]
-        scale = image.size[0] / page_ocr.size[0]  # full-resolution pixels per pixel read
-        lines = lines_from_pieces(page_ocr.pieces)
-        page = Page.of(lines, page_ocr.size)
+        reads = DocumentReads((labels.folder / doc).read_bytes(), args.engine, args.budget, args.cache)
+        page_ocr = reads.pages()[0]
+        page = Page.of(lines_from_pieces(page_ocr.pieces), page_ocr.size)
         for label in labels.labels_of(doc):
             if label.field not in fields:
                 continue
@@ -70,17 +65,9 @@ def main() -> None:
             if pick.index < 0:
                 continue
             row[1] += bool(right[pick.index])
-            chosen = [lines[i] for i in on_page.candidates[pick.index].lines]
-            top = max(0.0, min(l.box[1] for l in chosen) - MARGIN_LINES * page.median_height)
-            bottom = min(page_ocr.size[1], max(l.box[3] for l in chosen) + MARGIN_LINES * page.median_height)
-            band = image.crop((0, int(top * scale), image.size[0], int(bottom * scale)))
-            zoomed = resize_long_side(band, args.budget)
-            back = band.size[0] / zoomed.size[0] / scale  # zoomed pixels -> pixels of the page read
-            pieces = [OcrLine(p.text, p.confidence, (p.box[0] * back, p.box[1] * back + top,
-                                                     p.box[2] * back, p.box[3] * back + top))
-                      for p in engine.read_pieces(zoomed, crop=True)]
-            outside = [p for p in page_ocr.pieces if not top <= (p.box[1] + p.box[3]) / 2 <= bottom]
-            with_zoom = field_candidates([Page.of(lines_from_pieces(outside + pieces), page_ocr.size)], spec)
+            region = zoom.band_around(page, on_page.candidates[pick.index].lines)
+            zoomed = zoom.zoomed_page(page_ocr.pieces, reads.region(0, region), region, page_ocr.size)
+            with_zoom = field_candidates([zoomed], spec)
             zoom_pick = head.pick(with_zoom)
             zoom_right = with_zoom.labels(label.answer)
             row[2] += bool(zoom_pick.index >= 0 and zoom_right[zoom_pick.index])

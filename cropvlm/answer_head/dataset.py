@@ -16,7 +16,7 @@ from cropvlm.answer_head import zoom
 from cropvlm.answer_head.examples import FieldCandidates, field_candidates
 from cropvlm.answer_head.features import Page
 from cropvlm.answer_head.model import AnswerHead
-from cropvlm.answer_head.ocr_cache import PageOcr, read_bytes, read_region
+from cropvlm.answer_head.ocr_cache import DocumentReads, PageOcr
 from cropvlm.answer_head.training import Example
 from cropvlm.labels import Label, load_labels
 from cropvlm.readers.ocr_lines import lines_from_pieces
@@ -49,16 +49,15 @@ def label_examples(labels: Sequence[Label], specs: dict[str, FieldSpec], read: C
         by_doc.setdefault(label.doc, []).append(label)
     out = []
     for n, (doc, mine) in enumerate(by_doc.items(), 1):
-        data = read(doc)
-        ocr = read_bytes(data, engine, budget, cache, render)
+        reads = DocumentReads(read(doc), engine, budget, cache, render)
+        ocr = reads.pages()
         pages = [Page.of(lines_from_pieces(p.pieces), p.size) for p in ocr]
         for label in mine:
             spec = specs[label.field]
             field = field_candidates(pages, spec)
             zoomed = None
             if zoom_head is not None and spec.type in zoom.ZOOM_TYPES:
-                zoomed = _zoomed(zoom_head, field, pages, ocr, lambda p, region: read_region(
-                    data, p, region, engine, budget, cache, render))
+                zoomed = _zoomed(zoom_head, field, pages, ocr, reads.region)
             out.append(Example(doc, field, label.answer, zoomed))
         if on_document is not None:
             on_document(n, len(by_doc))

@@ -39,36 +39,55 @@ def read_document(path: str | Path, engine: str = "rapidocr-spaced", budget: int
 def read_bytes(data: bytes, engine: str = "rapidocr-spaced", budget: int | None = 768,
                cache: str | Path | None = None, render: RenderConfig = RenderConfig()) -> list[PageOcr]:
     """`read_document` of a document's bytes."""
-    target = cache_path(cache, data, engine, budget, render) if cache else None
-    if target is not None and target.exists():
-        return _load(target)
-    reader = make_engine(engine)
-    pages = []
-    for image in render_document(data, render).pages:
-        scaled = resize_long_side(image, budget)
-        pages.append(PageOcr(scaled.size, tuple(reader.read_pieces(scaled))))
-    if target is not None:
-        save_pages(target, pages)
-    return pages
+    return DocumentReads(data, engine, budget, cache, render).pages()
 
 
-def read_region(data: bytes, page: int, region, engine: str = "rapidocr-spaced", budget: int | None = 768,
-                cache: str | Path | None = None, render: RenderConfig = RenderConfig()) -> list[OcrLine]:
-    """Pieces of a `zoom.Region` of page `page` read zoomed (`zoom.read_region`), cached like pages."""
-    from cropvlm.answer_head.zoom import read_region as read_zoomed
+class DocumentReads:
+    """One document's OCR through the cache: its whole pages, and regions of them read again
+    zoomed (`zoom.read_region`). The document is hashed once and rendered at most once, the
+    first time something is not in the cache."""
 
-    target = None
-    if cache:
-        where = "-".join(f"{v:g}" for v in region.key())
-        target = Path(cache) / f"{cache_key(data, engine, budget, render.dpi)}-p{page}-zoom-{where}.json"
-        if target.exists():
-            return list(_load(target)[0].pieces)
-    image = render_document(data, render).pages[page]
-    read_size = budget_size(image.size, budget)
-    pieces = read_zoomed(make_engine(engine), image, read_size, region, budget)
-    if target is not None:
-        save_pages(target, [PageOcr(read_size, tuple(pieces))])
-    return pieces
+    def __init__(self, data: bytes, engine: str = "rapidocr-spaced", budget: int | None = 768,
+                 cache: str | Path | None = None, render: RenderConfig = RenderConfig()) -> None:
+        self.data, self.engine, self.budget, self.render = data, engine, budget, render
+        self.stem = Path(cache) / cache_key(data, engine, budget, render.dpi) if cache else None
+        self._images = None
+
+    def images(self) -> list:
+        if self._images is None:
+            self._images = render_document(self.data, self.render).pages
+        return self._images
+
+    def pages(self) -> list[PageOcr]:
+        """Every page read whole at the budget."""
+        target = self.stem.with_name(self.stem.name + ".json") if self.stem else None
+        if target is not None and target.exists():
+            return _load(target)
+        reader = make_engine(self.engine)
+        pages = []
+        for image in self.images():
+            scaled = resize_long_side(image, self.budget)
+            pages.append(PageOcr(scaled.size, tuple(reader.read_pieces(scaled))))
+        if target is not None:
+            save_pages(target, pages)
+        return pages
+
+    def region(self, page: int, region) -> list[OcrLine]:
+        """Pieces of a `zoom.Region` of page `page`, read zoomed, in pixels of the page read."""
+        from cropvlm.answer_head.zoom import read_region
+
+        target = None
+        if self.stem is not None:
+            where = "-".join(f"{v:g}" for v in region.key())
+            target = self.stem.with_name(f"{self.stem.name}-p{page}-zoom-{where}.json")
+            if target.exists():
+                return list(_load(target)[0].pieces)
+        image = self.images()[page]
+        read_size = budget_size(image.size, self.budget)
+        pieces = read_region(make_engine(self.engine), image, read_size, region, self.budget)
+        if target is not None:
+            save_pages(target, [PageOcr(read_size, tuple(pieces))])
+        return pieces
 
 
 def cache_path(cache: str | Path, data: bytes, engine: str = "rapidocr-spaced", budget: int | None = 768,

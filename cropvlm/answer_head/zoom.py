@@ -41,6 +41,12 @@ class Region:
     x2: float
     y2: float
 
+    @classmethod
+    def of_full(cls, box: Sequence[float], full_size: tuple[int, int], read_size: tuple[float, float]) -> Region:
+        """A box in full-resolution pixels (a crop's place) as a region of the page read."""
+        sx, sy = read_size[0] / full_size[0], read_size[1] / full_size[1]
+        return cls(box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+
     def full(self, read_size: tuple[int, int], full_size: tuple[int, int]) -> tuple[int, int, int, int]:
         """The box in pixels of the full-resolution page, clamped to it."""
         sx, sy = full_size[0] / read_size[0], full_size[1] / read_size[1]

@@ -144,18 +144,12 @@ class _HeadReads:
         if pick.index < 0 or not self.head.zooms(spec.type):
             return _chosen(field, pick, "page")
         if request.crop is not None and request.crop_box is not None:
-            region, source = _read_pixels(request.crop_box, request.page.size, page.size), "crop"
+            region, source = zoom.Region.of_full(request.crop_box, request.page.size, page.size), "crop"
         else:
             region, source = zoom.band_around(page, field.candidates[pick.index].lines), "zoom"
         group = zoom.zoom_field(pieces, self.region(request.page, region), region, page.size, field, spec)
         best = self.head.pick_zoomed(group)
         return _chosen(group, best, source if best.index >= len(field.candidates) else "page")
-
-
-def _read_pixels(box: tuple[int, int, int, int], full: tuple[int, int], read: tuple[float, float]) -> zoom.Region:
-    """A box in full-resolution pixels as a region in pixels of the page read."""
-    sx, sy = read[0] / full[0], read[1] / full[1]
-    return zoom.Region(box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
 
 
 def _chosen(field, pick, source: str) -> Answer:
