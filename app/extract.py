@@ -16,27 +16,28 @@ work of another.
 A batch reads and hashes its documents, then claims them in the database at once
 (storage/claims.py) before rendering any: one run at a time does a document's model work, and
 a document held by another live run is skipped. The run's lease, heartbeat and interruption
-live in app/runs.py. Database steps retry through a short outage.
+live in app/runs.py, reading a document in app/document_reads.py. Database steps retry
+through a short outage.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from app import runs
+from app.document_reads import DocumentRead, read_document
+from app.outcomes import BatchOutcome, DocumentOutcome
 from app.params import ExtractParams
 from app.resources import get_policy, get_reader, get_session_factory, get_store, resolve_policy, resolve_reader
 from cropvlm.crops import encode_thumbnail
 from cropvlm.errors import DocumentError
 from cropvlm.pipeline import FieldResult, PageRef, crop_then_answer
-from cropvlm.render import sniff_media_type
-from cropvlm.render_worker import DocumentTimeoutError, render_within
+from cropvlm.render_worker import render_within
 from cropvlm.templates import TemplateSet
 from storage import claims, queries
 from storage.claims import ClaimKey
@@ -81,40 +82,6 @@ class ExtractJob:
 
 
 @dataclass
-class DocumentOutcome:
-    uri: str
-    status: str  # extracted | empty | skipped | failed
-    error: str | None = None
-    pages: int = 0
-    answers: int = 0
-    seconds: float = 0.0
-    document_id: int | None = None  # None when the bytes could not be read
-
-
-@dataclass
-class BatchOutcome:
-    documents: list[DocumentOutcome] = field(default_factory=list)
-    pages: int = 0
-    policy_seconds: float = 0.0
-    reader_seconds: float = 0.0
-    # (start, end) perf_counter stamps of each model call, so a flow running batches in
-    # parallel threads can tell how long any model was busy (the union of the intervals).
-    model_intervals: list[tuple[float, float]] = field(default_factory=list)
-
-
-@dataclass
-class _Read:
-    """A document read and hashed, awaiting its claim."""
-
-    key: str
-    uri: str
-    data: bytes
-    claim: ClaimKey
-    media_type: str
-    seconds: float  # reading it: counts against document_seconds and in its outcome
-
-
-@dataclass
 class _Pending:
     """A document that rendered and awaits model work."""
 
@@ -141,7 +108,7 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
     store = get_store(job.params.source)
     sessions = get_session_factory(job.params.database_url)
     outcome = BatchOutcome()
-    ours: list[_Read] = []
+    ours: list[DocumentRead] = []
     try:
         read = _read_batch(job, store, sessions, keys, outcome)
         if read and not runs.stopping(job.run_id):
@@ -182,48 +149,24 @@ def _answer_and_persist(job, sessions, pending: list[_Pending], outcome: BatchOu
         doc.pages.clear()  # answered: its pages are freed now, not when the batch ends
 
 
-def _read_batch(job, store, sessions, keys, outcome: BatchOutcome) -> list[_Read]:
+def _read_batch(job, store, sessions, keys, outcome: BatchOutcome) -> list[DocumentRead]:
     """Read and hash each key; a key that cannot be read, or repeats a content, is recorded alone."""
-    read: list[_Read] = []
+    read: list[DocumentRead] = []
     seen: dict[str, str] = {}  # sha256 -> uri, duplicates inside this batch
     for key in keys:
         if runs.stopping(job.run_id):
             break
         started = time.perf_counter()
-        result = _read(job, store, key, seen)
+        result = read_document(store, key, seen, job.params.document_seconds, job.claim_key)
         result.seconds = time.perf_counter() - started
-        if isinstance(result, _Read):
+        if isinstance(result, DocumentRead):
             read.append(result)
         else:
             _finish(sessions, job.run_id, result, outcome)
     return read
 
 
-def _read(job, store, key, seen) -> _Read | DocumentOutcome:
-    try:
-        uri = store.uri(key)
-    except StorageError as exc:  # a key S3 allows but we cannot address ("a//b", "../x"): this document only
-        return DocumentOutcome(key, "failed", f"unusable object key: {exc}")
-    try:
-        data = _within(lambda: retry_store(lambda: store.read(key), what=f"read {uri}"), job.params.document_seconds)
-    except StoreUnavailableError:
-        raise
-    except StorageError as exc:
-        return DocumentOutcome(uri, "failed", f"cannot read object: {exc}")
-    except DocumentTimeoutError as exc:
-        return DocumentOutcome(uri, "failed", str(exc))
-    sha256 = hashlib.sha256(data).hexdigest()
-    if sha256 in seen:
-        return DocumentOutcome(uri, "skipped", f"same content as {seen[sha256]}")
-    seen[sha256] = uri
-    try:
-        media_type = sniff_media_type(data)
-    except DocumentError:
-        media_type = "application/octet-stream"
-    return _Read(key, uri, data, job.claim_key(sha256), media_type, 0.0)
-
-
-def _claim_batch(job, sessions, read: list[_Read], outcome: BatchOutcome) -> list[_Read]:
+def _claim_batch(job, sessions, read: list[DocumentRead], outcome: BatchOutcome) -> list[DocumentRead]:
     """Skip the documents already extracted or claimed by another run; returns those now ours."""
 
     def claim() -> tuple[set[ClaimKey], dict[ClaimKey, int]]:
@@ -239,7 +182,7 @@ def _claim_batch(job, sessions, read: list[_Read], outcome: BatchOutcome) -> lis
     return [doc for doc in read if doc.claim not in done and doc.claim not in holders]
 
 
-def _render(job, sessions, doc: _Read) -> _Pending | DocumentOutcome:
+def _render(job, sessions, doc: DocumentRead) -> _Pending | DocumentOutcome:
     """Render a claimed document within what its reading left of document_seconds; the document
     row is written once, with its page count when it rendered."""
     started = time.perf_counter() - doc.seconds  # its own reading counts, not the rest of the batch's
@@ -255,7 +198,7 @@ def _render(job, sessions, doc: _Read) -> _Pending | DocumentOutcome:
     return _Pending(doc.key, doc.uri, doc.claim, document_id, pages, started)
 
 
-def _write_document(sessions, doc: _Read, pages: list, release_for: int | None = None) -> int:
+def _write_document(sessions, doc: DocumentRead, pages: list, release_for: int | None = None) -> int:
     """Upsert the document's row (its page count when it rendered), dropping run `release_for`'s claim."""
 
     def write() -> int:
@@ -266,27 +209,6 @@ def _write_document(sessions, doc: _Read, pages: list, release_for: int | None =
                                            size_bytes=len(doc.data), page_count=len(pages) or None)
 
     return retry_database(write, what="record a document")
-
-
-def _within(read: Callable[[], bytes], seconds: float) -> bytes:
-    """`read()` in a thread, waited for `seconds`. A read that hangs fails its document; the
-    thread cannot be killed: it ends when the store's own timeouts end the read, its bytes dropped."""
-    result: list = []
-
-    def call() -> None:
-        try:
-            result.append(read())
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, raised there
-            result.append(exc)
-
-    thread = threading.Thread(target=call, name="read", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        raise DocumentTimeoutError(f"reading took longer than {seconds:g} s (document_seconds): abandoned")
-    if isinstance(result[0], BaseException):
-        raise result[0]
-    return result[0]
 
 
 def _answer(job: ExtractJob, pending: list[_Pending], outcome: BatchOutcome, model_slot: ModelSlot):
