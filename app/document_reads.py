@@ -1,5 +1,10 @@
 """Reading a batch's documents: each key read within its time limit and hashed, so a read
-that fails, hangs or repeats a content is that document's outcome alone (app/extract.py)."""
+that fails, hangs or repeats a content is that document's outcome alone (app/extract.py).
+
+A content is worked on once per run: `CONTENTS` holds, per run, the contents its batches in
+this process have read and not finished, so a copy under another key in a concurrent batch is
+skipped rather than claimed again (a claim already ours is ours again, by design: a retried
+batch takes its own claims back). Once finished, a copy is skipped as already extracted."""
 
 from __future__ import annotations
 
@@ -29,10 +34,37 @@ class DocumentRead:
     seconds: float  # reading it: counts against document_seconds and in its outcome
 
 
-def read_document(store, key: str, seen: dict[str, str], seconds: float,
+class ContentsInFlight:
+    """Per run, the contents being worked on in this process: sha256 -> the uri that holds it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[tuple[int, str], str] = {}
+
+    def hold(self, run_id: int, sha256: str, uri: str) -> str | None:
+        """Hold the content for `uri`; returns the other uri that holds it, if one does."""
+        with self._lock:
+            holder = self._held.setdefault((run_id, sha256), uri)
+        return None if holder == uri else holder
+
+    def release(self, run_id: int, held: dict[str, str]) -> None:
+        """Drop the holds of `held` (sha256 -> uri), those still held by that uri."""
+        with self._lock:
+            for sha256, uri in held.items():
+                if self._held.get((run_id, sha256)) == uri:
+                    del self._held[(run_id, sha256)]
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
+CONTENTS = ContentsInFlight()
+
+
+def read_document(store, key: str, hold: Callable[[str, str], str | None], seconds: float,
                   claim_key: Callable[[str], ClaimKey]) -> DocumentRead | DocumentOutcome:
-    """Read and hash one key within `seconds`; what fails (or repeats a content in `seen`,
-    sha256 -> uri) is this document's outcome, never the batch's."""
+    """Read and hash one key within `seconds`; what fails (or repeats a content that
+    `hold(sha256, uri)` says another uri holds) is this document's outcome, never the batch's."""
     try:
         uri = store.uri(key)
     except StorageError as exc:  # a key S3 allows but we cannot address ("a//b", "../x"): this document only
@@ -46,9 +78,9 @@ def read_document(store, key: str, seen: dict[str, str], seconds: float,
     except DocumentTimeoutError as exc:
         return DocumentOutcome(uri, "failed", str(exc))
     sha256 = hashlib.sha256(data).hexdigest()
-    if sha256 in seen:
-        return DocumentOutcome(uri, "skipped", f"same content as {seen[sha256]}")
-    seen[sha256] = uri
+    holder = hold(sha256, uri)
+    if holder is not None:
+        return DocumentOutcome(uri, "skipped", f"same content as {holder}")
     try:
         media_type = sniff_media_type(data)
     except DocumentError:

@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from app import runs
-from app.document_reads import DocumentRead, read_document
+from app.document_reads import CONTENTS, DocumentRead, read_document
 from app.outcomes import BatchOutcome, DocumentOutcome
 from app.params import ExtractParams
 from app.resources import get_policy, get_reader, get_session_factory, get_store, resolve_policy, resolve_reader
@@ -105,12 +105,20 @@ def extract_documents(job: ExtractJob, keys: Sequence[str], *, model_slot: Model
     """Read and hash the batch, claim it in one call, then render the claimed documents; they go
     to the model in groups of at most `batch_pixels` rendered pixels (a group closes on the
     document that reaches it), so a batch never holds all its pages at once."""
+    held: dict[str, str] = {}  # sha256 -> uri: the contents this batch holds in CONTENTS
+    try:
+        return _extract_batch(job, keys, model_slot, held)
+    finally:
+        CONTENTS.release(job.run_id, held)  # finished or abandoned: a later copy goes by its claim
+
+
+def _extract_batch(job: ExtractJob, keys: Sequence[str], model_slot: ModelSlot, held: dict[str, str]) -> BatchOutcome:
     store = get_store(job.params.source)
     sessions = get_session_factory(job.params.database_url)
     outcome = BatchOutcome()
     ours: list[DocumentRead] = []
     try:
-        read = _read_batch(job, store, sessions, keys, outcome)
+        read = _read_batch(job, store, sessions, keys, outcome, held)
         if read and not runs.stopping(job.run_id):
             ours = _claim_batch(job, sessions, read, outcome)
         pending: list[_Pending] = []
@@ -149,15 +157,22 @@ def _answer_and_persist(job, sessions, pending: list[_Pending], outcome: BatchOu
         doc.pages.clear()  # answered: its pages are freed now, not when the batch ends
 
 
-def _read_batch(job, store, sessions, keys, outcome: BatchOutcome) -> list[DocumentRead]:
-    """Read and hash each key; a key that cannot be read, or repeats a content, is recorded alone."""
+def _read_batch(job, store, sessions, keys, outcome: BatchOutcome, held: dict[str, str]) -> list[DocumentRead]:
+    """Read and hash each key; a key that cannot be read, or repeats a content this run holds
+    (in this batch or another), is recorded alone. The contents taken are added to `held`."""
     read: list[DocumentRead] = []
-    seen: dict[str, str] = {}  # sha256 -> uri, duplicates inside this batch
+
+    def hold(sha256: str, uri: str) -> str | None:
+        holder = CONTENTS.hold(job.run_id, sha256, uri)
+        if holder is None:
+            held[sha256] = uri
+        return holder
+
     for key in keys:
         if runs.stopping(job.run_id):
             break
         started = time.perf_counter()
-        result = read_document(store, key, seen, job.params.document_seconds, job.claim_key)
+        result = read_document(store, key, hold, job.params.document_seconds, job.claim_key)
         result.seconds = time.perf_counter() - started
         if isinstance(result, DocumentRead):
             read.append(result)

@@ -360,3 +360,28 @@ def test_a_batch_claims_the_documents_it_could_read_in_one_call(tmp_path, db_url
     assert sorted(d.status for d in outcome.documents) == ["extracted"] * 3 + ["failed"]  # the vanished one alone
     extract_documents(job, sorted(good_documents()))
     assert calls[1:] == [[]]  # extracted already: nothing to claim
+
+
+def test_a_copy_in_another_batch_of_the_run_is_not_worked_on_twice(tmp_path, db_url, monkeypatch):
+    name, data = next(iter(good_documents().items()))
+    source = write_folder(tmp_path / "docs", {f"a/{name}": data, f"b/{name}": data, f"c/{name}": data})
+    job = make_job(tmp_path, db_url, source, reader="slow")
+    b_read = threading.Event()
+    reader = MeetingReader(lambda: b_read.wait(30))  # A stays on the device until B has read its copy
+    monkeypatch.setattr(extraction, "get_reader", lambda spec: reader)
+    outcomes = {}
+    first = threading.Thread(target=lambda: outcomes.update(A=extract_documents(job, [f"a/{name}"])), name="A")
+    first.start()
+    while not reader.calls and not extraction.CONTENTS:  # A holds the content before B reads
+        time.sleep(0.01)
+    outcomes["B"] = extract_documents(job, [f"b/{name}"])
+    b_read.set()
+    first.join(60)
+    outcomes["C"] = extract_documents(job, [f"c/{name}"])  # after A finished: by its claim
+
+    assert [d.status for d in outcomes["A"].documents] == ["extracted"]
+    (b,) = outcomes["B"].documents
+    assert b.status == "skipped" and b.error == f"same content as {source / 'a' / name}"
+    assert [d.status for d in outcomes["C"].documents] == ["skipped"]
+    assert len(reader.calls) == 1  # the model worked on the content once
+    assert len(extraction.CONTENTS) == 0  # nothing held once the batches ended
