@@ -35,7 +35,7 @@ _CLIENT_ENV = (
 )
 _client_lock = threading.Lock()  # boto3 clients are thread-safe; creating them is not
 # A quick client: an unreachable endpoint fails in ~2 x 3 s, a silent one in ~2 x 5 s.
-QUICK_MAX_ATTEMPTS = 1  # botocore's max_attempts counts retries: 2 attempts in all
+QUICK_MAX_ATTEMPTS = 2  # attempts in all
 QUICK_CONNECT_TIMEOUT = 3.0  # seconds
 QUICK_READ_TIMEOUT = 5.0  # seconds
 
@@ -56,7 +56,8 @@ def make_s3_client(settings: Settings | None = None, *, quick: bool = False):
 @lru_cache(maxsize=8)
 def _cached_client(max_attempts, connect_timeout, read_timeout, addressing_style, _env):
     config = Config(
-        retries={"max_attempts": max_attempts, "mode": "standard"},
+        # total_max_attempts counts the first try too; botocore's max_attempts would count retries only
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         s3={"addressing_style": addressing_style},

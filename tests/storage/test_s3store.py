@@ -69,9 +69,21 @@ def test_probe_lists_one_key_with_a_quick_client_and_leaves_the_runs_client_alon
 
     quick, run = make_s3_client(quick=True).meta.config, make_s3_client().meta.config
     assert (quick.retries["total_max_attempts"], quick.connect_timeout, quick.read_timeout) == (2, 3.0, 5.0)
-    # the run's: Settings' defaults (botocore counts CROPVLM_S3_MAX_ATTEMPTS=5 as retries: 6 attempts)
-    assert (run.retries["total_max_attempts"], run.connect_timeout, run.read_timeout) == (6, 10.0, 60.0)
+    # the run's: Settings' defaults, CROPVLM_S3_MAX_ATTEMPTS=5 attempts in all
+    assert (run.retries["total_max_attempts"], run.connect_timeout, run.read_timeout) == (5, 10.0, 60.0)
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # nothing listens on port 1
     with pytest.raises(StoreUnavailableError, match="^Could not connect to the endpoint URL"):
         probe_store(f"s3://{s3_bucket}/x")
+
+
+def test_s3_max_attempts_counts_every_attempt(s3_bucket, monkeypatch):
+    from storage.settings import Settings
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # refused at once, retried
+    client = make_s3_client(Settings(s3_max_attempts=3))
+    sent: list[str] = []
+    client.meta.events.register("before-send.s3", lambda request, **kwargs: sent.append(request.url))
+    with pytest.raises(Exception, match="Could not connect"):
+        client.list_objects_v2(Bucket=s3_bucket, MaxKeys=1)
+    assert len(sent) == 3
