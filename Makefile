@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
+# Test processes: the suite waits on subprocesses, servers and timeouts as much as it computes,
+# so two workers take 2-core CI from ~12 to ~7 minutes (`make test TEST_WORKERS=0`: one process).
+TEST_WORKERS ?= 2
+
 .PHONY: demo test test-quick bench clean
 
 $(VENV)/bin/python:
@@ -25,11 +29,11 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/cropvlm demo
 
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # The edit loop: the whole suite but the tests marked @pytest.mark.slow.
 test-quick: $(VENV)/.installed-dev
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/extract_throughput.py

@@ -28,6 +28,24 @@ T = TypeVar("T")
 DELAYS = (0.5, 1, 2, 4, 8, 16)  # seconds before each retry: 7 attempts spread over 31.5 s
 
 
+def delays_within(seconds: float, first: float = 0.5) -> tuple[float, ...]:
+    """Waits doubling from `first` whose sum stays within `seconds` (31.5 gives DELAYS):
+    how an operator trades patience through an outage against a fast, clear failure."""
+    out: list[float] = []
+    delay = first
+    while sum(out) + delay <= seconds + 1e-9:
+        out.append(delay)
+        delay *= 2
+    return tuple(out)
+
+
+def database_delays() -> tuple[float, ...]:
+    """The waits of `CROPVLM_DATABASE_RETRY_SECONDS` (default 31.5: 7 attempts)."""
+    from storage.settings import Settings
+
+    return delays_within(Settings().database_retry_seconds)
+
+
 def is_transient(exc: BaseException) -> bool:
     """A failure that may pass by waiting: the server or the connection to it is gone."""
     return isinstance(exc, sa.exc.OperationalError) or (
@@ -40,8 +58,9 @@ def short_reason(exc: BaseException) -> str:
     return (str(orig or exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def retry_database(step: Callable[[], T], *, what: str, delays: tuple[float, ...] = DELAYS) -> T:
-    return _retry(step, what, delays, "database", DatabaseUnavailableError,
+def retry_database(step: Callable[[], T], *, what: str, delays: tuple[float, ...] | None = None) -> T:
+    """`delays`: seconds before each retry (default: `database_delays()`)."""
+    return _retry(step, what, database_delays() if delays is None else delays, "database", DatabaseUnavailableError,
                   lambda exc: isinstance(exc, sa.exc.DBAPIError) and is_transient(exc))
 
 

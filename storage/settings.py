@@ -5,6 +5,8 @@
     CROPVLM_ARTIFACTS_URI     where crop thumbnails go: a folder or s3://bucket/prefix
     CROPVLM_DATABASE_CONNECT_TIMEOUT    seconds a PostgreSQL connect may take
     CROPVLM_DATABASE_STATEMENT_TIMEOUT  seconds a PostgreSQL statement may take (0: no limit)
+    CROPVLM_DATABASE_RETRY_SECONDS      seconds of waits a database step rides out before it
+                              fails the run (retries 0.5 s, 1 s, 2 s, ... apart)
     CROPVLM_S3_MAX_ATTEMPTS   total attempts per S3 call (botocore "standard" retry mode)
     CROPVLM_S3_CONNECT_TIMEOUT, CROPVLM_S3_READ_TIMEOUT   seconds
     CROPVLM_S3_ADDRESSING_STYLE   auto | path | virtual (path for some MinIO/SeaweedFS setups)
@@ -46,6 +48,7 @@ class Settings(BaseSettings):
     artifacts_uri: str = ".cropvlm/artifacts"
     database_connect_timeout: int = Field(10, ge=1)  # seconds
     database_statement_timeout: float = Field(60.0, ge=0)  # seconds; 0: no limit
+    database_retry_seconds: float = Field(31.5, ge=0)  # seconds of waits between retries, in all
     s3_max_attempts: int = Field(5, ge=1)
     s3_connect_timeout: float = Field(10.0, gt=0)  # seconds
     s3_read_timeout: float = Field(60.0, gt=0)  # seconds

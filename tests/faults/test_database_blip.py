@@ -20,6 +20,8 @@ from tests.faults.runs import Extraction, assert_each_document_extracted_once, m
 
 
 FROZEN_ENV = {"CROPVLM_DATABASE_STATEMENT_TIMEOUT": "1", "CROPVLM_DATABASE_CONNECT_TIMEOUT": "2"}
+# Frozen for good: the run gives up after 3.5 s of waits instead of the default 31.5 s.
+GIVE_UP_ENV = {**FROZEN_ENV, "CROPVLM_DATABASE_RETRY_SECONDS": "3.5"}
 
 
 @contextmanager
@@ -65,10 +67,11 @@ def test_a_run_rides_out_a_frozen_database(tmp_path, pg_url, source, prefect_api
 
 @pytest.mark.slow
 def test_a_database_frozen_for_good_fails_the_run_in_bounded_time(tmp_path, pg_url, source, prefect_api_url):
-    with run_through_proxy(tmp_path, pg_url, source, prefect_api_url, FROZEN_ENV) as (proxy, run):
+    with run_through_proxy(tmp_path, pg_url, source, prefect_api_url, GIVE_UP_ENV) as (proxy, run):
         proxy.freeze()
         frozen_at = time.monotonic()
         (tmp_path / "hold").unlink()
         assert run.wait(300) == 1, run.stderr()  # a run stopped by its infrastructure: documents left undone
-        assert time.monotonic() - frozen_at < 240  # ~100 s: watchdog 6 s, then 7 connects of 2 s and 31.5 s of waits
+        assert time.monotonic() - frozen_at < 120  # watchdog 6 s, then 4 connects of 2 s and 3.5 s of waits, per step
         assert "cropvlm: run stopped: database unavailable while trying to" in run.stderr()
+        assert "(4 attempts over 3.5 s)" in run.stderr()  # the operator's retry budget, not the default

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from storage.errors import DatabaseUnavailableError
-from storage.retry import retry_database
+from storage.retry import DELAYS, database_delays, delays_within, retry_database
 
 
 class Refused(Exception):
@@ -43,3 +43,15 @@ def test_errors_that_waiting_does_not_fix_are_raised_at_once():
     with pytest.raises(sa.exc.IntegrityError):
         retry_database(step, what="test", delays=(0.01,))
     assert len(calls) == 1
+
+
+def test_the_retry_budget_is_a_setting_of_doubling_waits(monkeypatch):
+    assert database_delays() == DELAYS  # 31.5 s by default
+    assert delays_within(3.5) == (0.5, 1, 2)
+    assert delays_within(0.4) == ()  # no patience: one attempt, then the error
+    monkeypatch.setenv("CROPVLM_DATABASE_RETRY_SECONDS", "1.5")
+    assert database_delays() == (0.5, 1)
+    step, calls = failing(10, sa.exc.OperationalError("SELECT 1", {}, Refused("connection refused")))
+    with pytest.raises(DatabaseUnavailableError, match=r"3 attempts over 1.5 s"):
+        retry_database(step, what="open the run")
+    assert len(calls) == 3
