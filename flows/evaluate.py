@@ -5,15 +5,17 @@
 
 Thin: one task calls `cropvlm.evaluation.evaluate` (which writes results.csv, results.md,
 answers.csv and the PNG plot under `out`) holding a slot of the global concurrency limit
-named by `gpu_limit`, as extraction's and training's model calls do; then the flow publishes
-the markdown table as a Prefect artifact (key `evaluation`) and returns the results.csv rows.
+named by `gpu_limit`, as extraction's and training's model calls do, with a progress artifact
+(`evaluation-progress`); then the flow publishes the report (`evaluation`), every answer beside
+the gold one (`evaluation-answers`) and the plot (`evaluation-plot`) as Prefect artifacts and
+returns the results.csv rows.
 Parameters: `EvaluateParams` (app/params.py), where their defaults and meaning are.
 """
 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 
 from app.params import EvaluateParams, defaults
 from tasks.device import existing_limit
@@ -40,6 +42,11 @@ def evaluate(
     """Rows of results.csv: reader, policy, field (or ALL), n, exact, anls, seconds/pixels per answer."""
     params = EvaluateParams(**locals())
     outcome = run_evaluation(params, existing_limit(params.gpu_limit, get_run_logger()))
-    create_markdown_artifact(outcome["markdown"], key="evaluation",
-                             description=f"Evaluation of {outcome['summary']['source']}")
+    source = outcome["summary"]["source"]
+    create_markdown_artifact(outcome["markdown"], key="evaluation", description=f"Evaluation of {source}")
+    create_table_artifact(outcome["answers"], key="evaluation-answers",
+                          description=f"Every answer of {source}: gold, then each configuration's (right/WRONG, confidence)")
+    if outcome["plot"]:
+        create_image_artifact(outcome["plot"], key="evaluation-plot",
+                              description=f"Exact match and ANLS against seconds per answer, {source}")
     return outcome["rows"]

@@ -62,6 +62,7 @@ def evaluate(
     resolve_reader: Callable[[str], Reader] = build_reader,
     resolve_policy: Callable[[str], Policy] = build_policy,
     progress: Callable[[str], None] | None = print,
+    documents_done: Callable[[int, int], None] | None = None,
 ) -> Evaluation:
     """Evaluate `folder` (documents + labels.jsonl) or `synthetic` generated documents."""
     if (folder is None) == (not synthetic):
@@ -77,9 +78,10 @@ def evaluate(
                 progress(f"evaluate: generating {synthetic} synthetic documents ({', '.join(kinds)}; seed {seed})")
             write_dataset(tmp, synthetic, seed=seed, dpi=dpi, kinds=kinds)
             return _evaluate(Path(tmp), f"synthetic:{synthetic}@seed={seed}", templates, limit, out, readers,
-                             policies, full_resolution, batch_documents, dpi, resolve_reader, resolve_policy, progress)
+                             policies, full_resolution, batch_documents, dpi, resolve_reader, resolve_policy, progress,
+                             documents_done)
     return _evaluate(Path(folder), str(folder), templates, limit, out, readers, policies, full_resolution,
-                     batch_documents, dpi, resolve_reader, resolve_policy, progress)
+                     batch_documents, dpi, resolve_reader, resolve_policy, progress, documents_done)
 
 
 def synthetic_kinds(templates: Sequence[str] | None) -> tuple[str, ...]:
@@ -101,7 +103,7 @@ def synthetic_kinds(templates: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _evaluate(folder, name, templates, limit, out, readers, policies, full_resolution, batch_documents, dpi,
-              resolve_reader, resolve_policy, progress) -> Evaluation:
+              resolve_reader, resolve_policy, progress, documents_done=None) -> Evaluation:
     template_set = load_template_set(templates) if templates else None
     label_set: LabelSet = load_labels(folder, template_set, limit)
     readers = list(readers or [DEFAULT_READER])
@@ -111,7 +113,8 @@ def _evaluate(folder, name, templates, limit, out, readers, policies, full_resol
         progress(f"evaluate: {len(label_set.documents)} documents, {len(label_set.labels)} labels, "
                  f"configurations: " + ", ".join(f"{c.reader}/{c.policy}" for c in configs))
     run = run_configs(label_set, configs, batch_documents=batch_documents, render=RenderConfig(dpi=dpi),
-                      resolve_reader=resolve_reader, resolve_policy=resolve_policy, progress=progress)
+                      resolve_reader=resolve_reader, resolve_policy=resolve_policy, progress=progress,
+                      documents_done=documents_done)
     rows = aggregate(run.scored, list(label_set.fields))
     if run.errors:
         shown = "; ".join(run.errors[:5]) + (f"; and {len(run.errors) - 5} more" if len(run.errors) > 5 else "")

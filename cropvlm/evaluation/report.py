@@ -46,6 +46,19 @@ def write_answers_csv(scored: Sequence[Scored], path: str | Path) -> Path:
     return path
 
 
+def answers_table(scored: Sequence[Scored]) -> list[dict[str, str]]:
+    """One row per (document, field): the gold answer, then each configuration's answer marked
+    right or wrong, with its confidence, so a person can scan where the configurations differ."""
+    configs = list(dict.fromkeys(f"{s.reader} / {s.policy}" for s in scored))
+    table: dict[tuple[str, str], dict[str, str]] = {}
+    for s in scored:
+        row = table.setdefault((s.doc, s.field), {"document": s.doc, "field": s.field, "gold": s.gold,
+                                                   **dict.fromkeys(configs, "")})
+        mark = "error" if s.error else ("right" if s.exact else "WRONG")
+        row[f"{s.reader} / {s.policy}"] = f"{mark}: {s.prediction} ({s.confidence:.2f})"
+    return list(table.values())
+
+
 def markdown(rows: Sequence[MetricRow], stats: Sequence[ConfigStats], *, title: str = "Evaluation",
              header_lines: Sequence[str] = (), notes: Sequence[str] = ()) -> str:
     """An overall table (ALL rows with pages/s) and a per-field table, one row per field and

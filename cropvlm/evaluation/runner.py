@@ -141,7 +141,9 @@ def run_configs(
     resolve_reader: Callable[[str], Reader] = build_reader,
     resolve_policy: Callable[[str], Policy] = build_policy,
     progress: Callable[[str], None] | None = print,
+    documents_done: Callable[[int, int], None] | None = None,
 ) -> RunResult:
+    """`documents_done(done, total)` after each batch of documents (a progress bar)."""
     if batch_documents < 1:
         raise ValueError("batch_documents must be >= 1")
     started = time.perf_counter()
@@ -206,6 +208,8 @@ def run_configs(
                                 crop=chosen.proposal.box if chosen.crop is not None else None,
                                 confidence=chosen.answer.confidence,
                             ))
+        if documents_done is not None:
+            documents_done(result.documents, len(documents))
         if progress is not None:
             elapsed = time.perf_counter() - started
             progress(f"evaluate: {result.documents}/{len(documents)} documents, {result.pages} pages, "

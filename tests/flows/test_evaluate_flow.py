@@ -1,7 +1,10 @@
-"""The `evaluate` flow: runs the core evaluation, publishes a markdown artifact, returns rows."""
+"""The `evaluate` flow: runs the core evaluation, publishes its report, answers, plot and progress, returns rows."""
 
 from __future__ import annotations
 
+import base64
+import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -27,10 +30,33 @@ def test_evaluate_flow_returns_rows_and_publishes_the_table(tmp_path):
     assert (tmp_path / "out/results.csv").exists() and (tmp_path / "out/accuracy_vs_seconds.png").exists()
 
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["evaluation"]), flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
-    assert len(artifacts) == 1 and artifacts[0].type == "markdown"
-    assert "| `ocr:tesseract@768` | `oracle@0.04` | 8 |" in artifacts[0].data
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["evaluation", "evaluation-answers", "evaluation-plot", "evaluation-progress"]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    artifacts = {a.key: a for a in found}
+    assert {key: a.type for key, a in artifacts.items()} == {
+        "evaluation": "markdown", "evaluation-answers": "table", "evaluation-plot": "image",
+        "evaluation-progress": "progress"}
+    assert "| `ocr:tesseract@768` | `oracle@0.04` | 8 |" in artifacts["evaluation"].data
+    assert artifacts["evaluation-progress"].data == 100.0
+
+    # Every answer, one row per document and field, each configuration's answer against the gold one.
+    answers = json.loads(artifacts["evaluation-answers"].data)
+    with (tmp_path / "out/answers.csv").open() as handle:
+        written = list(csv.DictReader(handle))
+    assert len(answers) == 8 and len(written) == 16  # 2 documents x 4 fields; x 2 configurations in the CSV
+    for line in written:
+        row = next(r for r in answers if (r["document"], r["field"]) == (line["doc"], line["field"]))
+        assert row["gold"] == line["gold"]
+        mark = "right" if line["exact"] == "1" else "WRONG"
+        cell = row[f"{line['reader']} / {line['policy']}"]
+        assert cell == f"{mark}: {line['prediction']} ({float(line['confidence']):.2f})"
+
+    # The plot, inlined: the PNG written to the folder.
+    prefix = "data:image/png;base64,"
+    assert artifacts["evaluation-plot"].data.startswith(prefix)
+    assert base64.b64decode(artifacts["evaluation-plot"].data[len(prefix):]) == (
+        tmp_path / "out/accuracy_vs_seconds.png").read_bytes()
 
 
 def test_the_evaluation_holds_a_slot_of_the_gpu_limit(tmp_path, monkeypatch):
