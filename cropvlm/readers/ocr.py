@@ -15,7 +15,8 @@ the calibrated probability that it is right. For the types the head zooms (free 
 region is read again from the full-resolution page - the request's crop when a policy gave
 one, else a band around the head's pick on the page - and the head chooses among the
 candidates of both reads (`cropvlm.answer_head.zoom`). For other types a head answers from
-the page and a crop is not read.
+the page and a crop is not read. A free-text answer the head chose has the words OCR glued
+cut apart by word frequencies (`readers.words`: `KUALALUMPUR` -> `KUALA LUMPUR`).
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from cropvlm.answer_head.examples import field_candidates
 from cropvlm.answer_head.features import Page
 from cropvlm.answer_head.model import AnswerHead
 from cropvlm.crops import budget_size, resize_long_side
+from cropvlm.normalize import normalize_value
 from cropvlm.readers.answer_rules import STRONG, Candidate, extract
 from cropvlm.readers.base import Answer, ReadRequest
 from cropvlm.readers.ocr_engines import ENGINES, OcrEngine, make_engine
 from cropvlm.readers.ocr_lines import OcrLine, lines_from_pieces
 from cropvlm.readers.reconcile import reconcile
+from cropvlm.readers.words import split_glued
 from cropvlm.errors import ReaderError
 
 
@@ -61,8 +64,8 @@ class OcrReader:
         self.budget = budget
         self.version = f"ocr:{engine}@{budget if budget is not None else 'full'}"
         self.head = head
-        if head is not None:
-            self.version += f"+{head.version}"
+        if head is not None:  # the head's answers to free text go through `words.split_glued`
+            self.version += f"+{head.version}+words"
         self._factory = engine_factory
         self._engine: OcrEngine | None = None  # created on first use: models load slowly
 
@@ -156,6 +159,9 @@ def _chosen(field, pick, source: str) -> Answer:
     if pick.index < 0:
         return Answer("", None, 0.0, source)
     chosen = field.candidates[pick.index]
+    if field.spec.type == "text":  # after the choice: the head learned from candidates as OCR glued them
+        text = split_glued(chosen.text)
+        return Answer(text, normalize_value(text, "text"), round(pick.confidence, 4), source)
     return Answer(chosen.text, chosen.value, round(pick.confidence, 4), source)
 
 

@@ -148,13 +148,13 @@ def test_reader_answers_through_the_head_one_ocr_per_page(head, tmp_path):
     answers = reader.answer([ReadRequest(page, None, spec) for spec in (COMPANY, DATE, TOTAL)])
     assert [a.text for a in answers] == [gold["company"], gold["date"], gold["total"]]
     assert engine.calls == 1
-    assert reader.version == f"ocr:rapidocr@768+{head.version}"
+    assert reader.version == f"ocr:rapidocr@768+{head.version}+words"  # free text: glued words cut
     assert all(0 < a.confidence <= 1 for a in answers)
 
 
 def test_reader_spec_loads_a_head_folder_or_says_why_not(head, tmp_path):
     folder = head.save(tmp_path / "h")
-    assert build_reader(f"ocr:rapidocr@768+head={folder}").version.endswith(head.version)
+    assert build_reader(f"ocr:rapidocr@768+head={folder}").version.endswith(f"+{head.version}+words")
     with pytest.raises(HeadError, match="no config.json"):
         build_reader(f"ocr:rapidocr@768+head={tmp_path / 'nope'}")
     with pytest.raises(SpecError, match="use \\+head=FOLDER"):
@@ -207,7 +207,7 @@ def test_the_shipped_head_loads_and_is_the_default_readers():
     assert head.config["reader"] == DEFAULT_READER.partition("+")[0]
     assert "synthetic" in head.config["trained_on"]  # never real documents
     assert sum(p.stat().st_size for p in BUNDLED_HEAD.iterdir()) < 20 * 2**20
-    assert build_reader(DEFAULT_READER).version == f"{head.config['reader']}+{head.version}"
+    assert build_reader(DEFAULT_READER).version == f"{head.config['reader']}+{head.version}+words"
     assert build_reader(DEFAULT_READER.replace("+head=default", "+head=none")).version == head.config["reader"]
 
 

@@ -212,9 +212,9 @@ def test_the_answer_head_learns_from_reviewed_answers_and_extraction_uses_it(db_
 
     # extraction with the head's reader answers through the promoted head; other readers do not
     params = ExtractParams(source=str(tmp_path), reader=judge, database_url=db_url)
-    assert resolve_models(params).reader_version == f"{judge}+{head.version}"
+    assert resolve_models(params).reader_version == f"{judge}+{head.version}+words"
     shipped_named = params.model_copy(update={"reader": f"{judge}+head=default"})  # the promoted head wins
-    assert resolve_models(shipped_named).reader_version == f"{judge}+{head.version}"
+    assert resolve_models(shipped_named).reader_version == f"{judge}+{head.version}+words"
     for other in ("ocr:rapidocr@768", f"{judge}+head=none"):
         assert resolve_models(params.model_copy(update={"reader": other})).reader_version == other.split("+")[0]
 
