@@ -47,6 +47,15 @@ class Region:
         sx, sy = read_size[0] / full_size[0], read_size[1] / full_size[1]
         return cls(box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
 
+    def grown_to(self, pieces: Sequence[OcrLine]) -> Region:
+        """The region grown to every page piece whose centre it holds: a crop's edge that
+        runs through a line would cut its first or last letters out of the zoomed read."""
+        held = [p.box for p in pieces if self.holds(p)]
+        if not held:
+            return self
+        return Region(min(self.x1, *(b[0] for b in held)), min(self.y1, *(b[1] for b in held)),
+                      max(self.x2, *(b[2] for b in held)), max(self.y2, *(b[3] for b in held)))
+
     def full(self, read_size: tuple[int, int], full_size: tuple[int, int]) -> tuple[int, int, int, int]:
         """The box in pixels of the full-resolution page, clamped to it."""
         sx, sy = full_size[0] / read_size[0], full_size[1] / read_size[1]

@@ -12,7 +12,7 @@ page - and `reconcile` picks between the two answers.
 With an answer head (`cropvlm.answer_head`), the head answers instead of the rules: every
 candidate of the page's lines is scored by a learned model, and the answer's confidence is
 the calibrated probability that it is right. For the types the head zooms (free text), a
-region is read again from the full-resolution page - the request's crop when a policy gave
+region is read again from the full-resolution page - the request's crop (grown to the whole lines it holds) when a policy gave
 one, else a band around the head's pick on the page - and the head chooses among the
 candidates of both reads (`cropvlm.answer_head.zoom`). For other types a head answers from
 the page and a crop is not read. A free-text answer the head chose has the words OCR glued
@@ -147,7 +147,8 @@ class _HeadReads:
         if pick.index < 0 or not self.head.zooms(spec.type):
             return _chosen(field, pick, "page")
         if request.crop is not None and request.crop_box is not None:
-            region, source = zoom.Region.of_full(request.crop_box, request.page.size, page.size), "crop"
+            region = zoom.Region.of_full(request.crop_box, request.page.size, page.size).grown_to(pieces)
+            source = "crop"
         else:
             region, source = zoom.band_around(page, field.candidates[pick.index].lines), "zoom"
         group = zoom.zoom_field(pieces, self.region(request.page, region), region, page.size, field, spec)

@@ -307,3 +307,16 @@ def test_a_format_2_head_still_loads_and_never_zooms(head, tmp_path):
         config.pop(key)
     (folder / "config.json").write_text(json.dumps({**config, "format": 2}))
     assert not AnswerHead.load(folder).zooms("text")
+
+
+def test_a_crop_region_grows_to_the_whole_lines_it_holds():
+    """A policy's box whose edge runs through a line would cut its first or last letters out of
+    the zoomed read (`SANYU STATIONERY SH(`): the region takes in every piece it holds."""
+    from cropvlm.answer_head.zoom import Region
+    from cropvlm.readers.ocr_lines import OcrLine
+
+    name = OcrLine("SANYU STATIONERY SHOP", 0.9, (40.0, 100.0, 360.0, 120.0))  # centre (200, 110): held
+    outside = OcrLine("TEL 03-1234", 0.9, (300.0, 300.0, 400.0, 320.0))  # centre outside: left out
+    crop = Region(100.0, 90.0, 300.0, 130.0)
+    assert crop.grown_to([name, outside]) == Region(40.0, 90.0, 360.0, 130.0)
+    assert crop.grown_to([outside]) == crop
