@@ -115,11 +115,12 @@ def shoot(chromium: str, ui: str, out: Path) -> None:
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(sort=FlowRunSort.START_TIME_ASC)
         runs = [r for r in runs if r.parent_task_run_id is None]
+        artifacts = [a for a in client.read_artifacts() if a.key and a.type in ("markdown", "table", "image")]
         names = ["extract-clean", "extract-with-failures", "evaluate"]
         for name, run in zip(names, runs):
             screenshot(chromium, f"{ui}/runs/flow-run/{run.id}", out / f"{name}-run.png")
-            for artifact in client.read_artifacts():
-                if artifact.flow_run_id == run.id and artifact.key and artifact.type in ("markdown", "table", "image"):
+            for artifact in artifacts:
+                if artifact.flow_run_id == run.id:
                     screenshot(chromium, f"{ui}/artifacts/artifact/{artifact.id}", out / f"{name}-{artifact.key}.png",
                                height=800)
 

@@ -14,9 +14,10 @@ candidate of the page's lines is scored by a learned model, and the answer's con
 the calibrated probability that it is right. For the types the head zooms (free text), a
 region is read again from the full-resolution page - the request's crop, grown to the whole
 lines it holds, when a policy gave one, else a band around the head's pick on the page -
-and the head chooses among the candidates of both reads (`cropvlm.answer_head.zoom`). For other types a head answers from
-the page and a crop is not read. A free-text answer the head chose has the words OCR glued
-cut apart by word frequencies (`readers.words`: `KUALALUMPUR` -> `KUALA LUMPUR`).
+and the head chooses among the candidates of both reads (`cropvlm.answer_head.zoom`). For
+other types a head answers from the page and a crop is not read. A free-text answer the head
+chose has the words OCR glued cut apart by word frequencies (`readers.words`:
+`KUALALUMPUR` -> `KUALA LUMPUR`).
 """
 
 from __future__ import annotations
