@@ -77,7 +77,7 @@ def main() -> None:
     summary = ["| reviewed documents | exact | rules | ceiling | calibration error |", "|---:|---:|---:|---:|---:|"]
     summary += [f"| {n} | {s.exact:.3f} | {s.rules:.3f} | {s.ceiling:.3f} | {s.ece:.3f} |" for n, s in rows]
     coverage = ["| confidence >= | answers | exact among them |", "|---:|---:|---:|"]
-    coverage += [f"| {t:.2f} | {share:.0%} | {exact:.3f} |" for t, share, exact in rows[-1][1].coverage]
+    coverage += [f"| {c.threshold:.2f} | {c.share:.0%} | {c.exact:.3f} |" for c in rows[-1][1].coverage]
     (out / "curve.md").write_text(
         f"Held-out: {args.heldout} ({rows[-1][1].n} answers); reviewed: {args.reviewed}; synthetic: {args.synthetic}; "
         f"{time.perf_counter() - started:.0f} s\n\n" + "\n".join(summary) + "\n\nAccuracy at coverage (all reviewed):\n\n"

@@ -10,6 +10,7 @@ import numpy as np
 
 from cropvlm.answer_head.model import AnswerHead
 from cropvlm.answer_head.training import Example
+from cropvlm.confidence import at_threshold, calibration_error, coverage
 from cropvlm.normalize import exact_match
 
 
@@ -21,14 +22,12 @@ class HeadScores:
     ceiling: float  # share of fields where some candidate is right: a perfect chooser
     by_field: dict[str, tuple[int, float, float, float]]  # field -> (n, head, rules, ceiling)
     ece: float  # expected calibration error of the confidence, 10 equal-width bins
-    coverage: list[tuple[float, float, float]]  # (threshold, share of answers >= it, exact among them)
+    coverage: list  # `confidence.Coverage` per threshold
 
     def at_threshold(self, threshold: float) -> tuple[float, float]:
         """(share answered, exact among them) for answers with confidence >= threshold."""
-        for t, share, exact in self.coverage:
-            if t >= threshold:
-                return share, exact
-        return 0.0, 0.0
+        point = at_threshold(self.coverage, threshold)
+        return point.share, point.exact
 
     def table(self) -> str:
         rows = ["| field | n | head | rules | ceiling |", "|---|---:|---:|---:|---:|"]
@@ -36,9 +35,6 @@ class HeadScores:
             rows.append(f"| {field} | {n} | {head:.3f} | {rules:.3f} | {ceiling:.3f} |")
         rows.append(f"| ALL | {self.n} | **{self.exact:.3f}** | {self.rules:.3f} | {self.ceiling:.3f} |")
         return "\n".join(rows)
-
-
-THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
 
 
 def score_head(head: AnswerHead, examples: Sequence[Example]) -> HeadScores:
@@ -59,20 +55,6 @@ def score_head(head: AnswerHead, examples: Sequence[Example]) -> HeadScores:
         by_field[field] = (len(mine), *(float(np.mean([r[k] for r in mine])) for k in (1, 2, 3)))
     right = np.array([r[1] for r in rows], dtype=float)
     confidence = np.array([r[4] for r in rows], dtype=float)
-    coverage = []
-    for t in THRESHOLDS:
-        above = confidence >= t
-        coverage.append((t, float(above.mean()), float(right[above].mean()) if above.any() else 0.0))
     return HeadScores(len(rows), float(right.mean()), float(np.mean([r[2] for r in rows])),
-                      float(np.mean([r[3] for r in rows])), by_field, calibration_error(confidence, right), coverage)
-
-
-def calibration_error(confidence: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error: |mean confidence - accuracy| per bin, weighted by its size."""
-    which = np.clip((confidence * bins).astype(int), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        members = which == b
-        if members.any():
-            total += abs(confidence[members].mean() - right[members].mean()) * members.sum()
-    return float(total / max(len(confidence), 1))
+                      float(np.mean([r[3] for r in rows])), by_field, calibration_error(confidence, right),
+                      coverage(confidence, right))

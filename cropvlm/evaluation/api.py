@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cropvlm.errors import CropVLMError
 from cropvlm.evaluation import report
-from cropvlm.evaluation.metrics import MetricRow, Scored, aggregate
+from cropvlm.evaluation.metrics import MetricRow, Scored, aggregate, confidence_rows
 from cropvlm.evaluation.runner import DEFAULT_POLICIES, ConfigStats, plan_configs, run_configs
 from cropvlm.labels import LabelSet, load_labels
 from cropvlm.policies.base import Policy
@@ -126,8 +126,9 @@ def _evaluate(folder, name, templates, limit, out, readers, policies, full_resol
         f"types from: {'templates ' + template_set.name if template_set else 'the questions (inferred)'}; "
         f"render {run.render_seconds:.1f} s (once, shared); wall {run.wall_seconds:.0f} s",
     ]
+    confidence = confidence_rows(run.scored)
     text = report.markdown(rows, run.stats, title=f"Evaluation of {Path(name).name or name}",
-                           header_lines=header, notes=notes)
+                           header_lines=header, notes=notes, confidence=confidence)
     summary = {
         "source": name, "documents": run.documents, "pages": run.pages, "labels": len(label_set.labels),
         "fields": {s.field: s.type for s in label_set.fields.values()},
@@ -139,6 +140,11 @@ def _evaluate(folder, name, templates, limit, out, readers, policies, full_resol
              "policy_seconds": s.policy_seconds, "reader_seconds": s.reader_seconds,
              "pages_per_second": s.pages_per_second}
             for s in run.stats
+        ],
+        "confidence": [
+            {"reader": c.reader, "policy": c.policy, "n": c.n, "calibration_error": c.calibration_error,
+             "coverage": [{"threshold": p.threshold, "share": p.share, "exact": p.exact} for p in c.coverage]}
+            for c in confidence
         ],
     }
     evaluation = Evaluation(rows, run.scored, run.stats, notes, text, summary)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from cropvlm.box import Box
+from cropvlm.confidence import Coverage, calibration_error, coverage
 from cropvlm.crops import budget_size
 from cropvlm.normalize import anls, exact_match
 
@@ -105,6 +106,30 @@ def aggregate(scored: Iterable[Scored], field_order: Sequence[str] = ()) -> list
         for field in fields:
             rows.append(_row(reader, policy, field, [i for i in items if i.field == field]))
         rows.append(_row(reader, policy, ALL, items))
+    return rows
+
+
+@dataclass(frozen=True)
+class ConfidenceRow:
+    """How far one configuration's confidences can be trusted (`cropvlm.confidence`)."""
+
+    reader: str
+    policy: str
+    n: int
+    calibration_error: float
+    coverage: list[Coverage]  # accuracy at coverage, thresholds 0.0 to 0.95
+
+
+def confidence_rows(scored: Iterable[Scored]) -> list[ConfidenceRow]:
+    """One row per (reader, policy), in first-seen order, over every labelled answer."""
+    groups: dict[tuple[str, str], list[Scored]] = defaultdict(list)
+    for item in scored:
+        groups[(item.reader, item.policy)].append(item)
+    rows = []
+    for (reader, policy), items in groups.items():
+        confidence, right = [i.confidence for i in items], [float(i.exact) for i in items]
+        rows.append(ConfidenceRow(reader, policy, len(items), calibration_error(confidence, right),
+                                  coverage(confidence, right)))
     return rows
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from cropvlm.evaluation.metrics import ALL, CSV_COLUMNS, MetricRow, Scored
+from cropvlm.confidence import at_threshold
+from cropvlm.evaluation.metrics import ALL, CSV_COLUMNS, ConfidenceRow, MetricRow, Scored
 from cropvlm.evaluation.runner import ConfigStats
 
 RESULTS_CSV, ANSWERS_CSV, RESULTS_MD, PLOT_PNG, SUMMARY_JSON = (
@@ -59,8 +60,12 @@ def answers_table(scored: Sequence[Scored]) -> list[dict[str, str]]:
     return list(table.values())
 
 
+REVIEW_THRESHOLDS = (0.5, 0.7, 0.8, 0.9)  # columns of the confidence table
+
+
 def markdown(rows: Sequence[MetricRow], stats: Sequence[ConfigStats], *, title: str = "Evaluation",
-             header_lines: Sequence[str] = (), notes: Sequence[str] = ()) -> str:
+             header_lines: Sequence[str] = (), notes: Sequence[str] = (),
+             confidence: Sequence[ConfidenceRow] = ()) -> str:
     """An overall table (ALL rows with pages/s) and a per-field table, one row per field and
     configuration (narrow, whatever the number of fields). Reader and policy specs are code
     spans, so a renderer does not take `oracle@0.04` for an e-mail address."""
@@ -83,6 +88,16 @@ def markdown(rows: Sequence[MetricRow], stats: Sequence[ConfigStats], *, title: 
                   "|---|---|---|---:|---:|---:|"]
         lines += [f"| {r.field} | {_code(r.reader)} | {_code(r.policy)} | {r.n} | {r.exact:.3f} | {r.anls:.3f} |"
                   for r in per_field]
+    if confidence:
+        lines += ["", "Confidence: calibration error, and at each review threshold the share of answers at or "
+                      "above it and the exact match among them (summary.json has the whole curve):", "",
+                  "| reader | policy | calibration error | "
+                  + " | ".join(f">= {t:g}: share, exact" for t in REVIEW_THRESHOLDS) + " |",
+                  "|---|---|---:|" + "---:|" * len(REVIEW_THRESHOLDS)]
+        for c in confidence:
+            points = [at_threshold(c.coverage, t) for t in REVIEW_THRESHOLDS]
+            lines.append(f"| {_code(c.reader)} | {_code(c.policy)} | {c.calibration_error:.3f} | "
+                         + " | ".join(f"{p.share:.0%}, {p.exact:.3f}" for p in points) + " |")
     if notes:
         lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"

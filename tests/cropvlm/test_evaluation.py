@@ -4,6 +4,7 @@ end-to-end `cropvlm evaluate` on synthetic documents. Labels: test_labels.py."""
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -49,6 +50,24 @@ def test_aggregate_per_field_and_all_with_hand_computed_numbers():
         ("center", "b", 1, 1.0, 1.0, 4.0, 1000.0),
         ("center", ALL, 1, 1.0, 1.0, 4.0, 1000.0),
     ]
+
+
+def test_calibration_error_and_accuracy_at_coverage_with_hand_computed_numbers():
+    from cropvlm.evaluation.metrics import confidence_rows
+
+    def s(policy, confidence, exact):
+        return Scored("r", policy, "d", "f", "text", "g", "p", 1, exact, 1.0 * exact, 1.0, 1, confidence=confidence)
+
+    # 0.9-bin: confidence 0.9, half right -> |0.9 - 0.5| x 2; 0.1-bin: 0.1, none right -> 0.1 x 2
+    scored = [s("full", 0.9, True), s("full", 0.9, False), s("full", 0.1, False), s("full", 0.1, False),
+              s("center", 0.6, True)]
+    full, center = confidence_rows(scored)
+    assert (full.policy, full.n, full.calibration_error) == ("full", 4, pytest.approx(0.25))
+    points = {round(c.threshold, 2): (c.share, c.exact) for c in full.coverage}
+    assert points[0.0] == (1.0, 0.25) and points[0.5] == (0.5, 0.5) and points[0.95] == (0.0, 0.0)
+    assert center.calibration_error == pytest.approx(0.4)
+    text = markdown(aggregate(scored), [], confidence=[full, center])
+    assert "| `r` | `full` | 0.250 | 50%, 0.500 | 50%, 0.500 | 50%, 0.500 | 50%, 0.500 |" in text
 
 
 def test_pixels_seen_is_page_plus_crop_at_the_budget():
@@ -257,6 +276,10 @@ def test_cropvlm_evaluate_on_synthetic_documents_writes_every_configuration(tmp_
     assert len(oracle) == 16 and all(len(a["crop"].split()) == 4 for a in oracle)
     confidences = [float(a["confidence"]) for a in answers]  # the reader's, for accuracy at coverage
     assert all(0 <= c <= 1 for c in confidences) and max(confidences) > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(c["reader"], c["policy"]) for c in summary["confidence"]] == configs
+    assert all(len(c["coverage"]) == 20 and c["coverage"][0]["share"] == 1.0 for c in summary["confidence"])
+    assert "| calibration error |" in (out / "results.md").read_text()
     with Image.open(out / "accuracy_vs_seconds.png") as image:
         assert image.format == "PNG"
 
