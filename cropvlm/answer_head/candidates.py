@@ -1,19 +1,21 @@
 """Every answer a page's OCR lines could give to one field, before any is chosen.
 
 The rules in `readers.answer_rules` pick one answer; here we list all plausible ones so a
-model can choose: for dates, amounts and ids every value of the type printed anywhere;
-for free text, runs of up to `MAX_SPAN` lines that follow each other in reading order or
-down a column, plus whatever the rules picked (they may join segments of one row). Each
-candidate keeps the lines it came from, so features can look at its place on the page.
+model can choose: for dates, amounts and ids every value of the type printed anywhere (an
+id glued to its label also without the label); for free text, runs of up to `MAX_SPAN`
+lines that follow each other in reading order or down a column, plus whatever the rules
+picked (they may join segments of one row). Each candidate keeps the lines it came from,
+so features can look at its place on the page.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cropvlm.normalize import find_date_spans, format_amount, normalize_value
-from cropvlm.readers.answer_rules import id_tokens, money_amounts, strip_aliases
+from cropvlm.readers.answer_rules import alias_alternatives, id_tokens, money_amounts, strip_aliases
 from cropvlm.readers.answer_text import question_kind
 from cropvlm.readers.layout import below
 from cropvlm.readers.ocr_lines import OcrLine
@@ -68,6 +70,7 @@ def join_text(parts, spec: FieldSpec, kind: str) -> str:
 def typed_candidates(lines: Sequence[OcrLine], spec: FieldSpec) -> list[AnswerCandidate]:
     """Every date / amount / id printed in `lines`, one candidate per occurrence."""
     out = []
+    glued = glued_label(spec.aliases) if spec.type == "id" else None
     for i, line in enumerate(lines):
         if spec.type == "date":
             for iso, start, end in find_date_spans(line.text):
@@ -82,10 +85,34 @@ def typed_candidates(lines: Sequence[OcrLine], spec: FieldSpec) -> list[AnswerCa
             for token in id_tokens(line.text):
                 start = line.text.find(token, offset)
                 offset = start + len(token)
-                value = normalize_value(token, "id")
-                if value and any(ch.isdigit() for ch in token):
-                    out.append(AnswerCandidate(token, value, (i,), start))
+                for text, at in _id_parts(token, start, glued):
+                    value = normalize_value(text, "id")
+                    if value and any(ch.isdigit() for ch in text):
+                        out.append(AnswerCandidate(text, value, (i,), at))
     return out
+
+
+def _id_parts(token: str, start: int, glued: re.Pattern[str] | None) -> list[tuple[str, int]]:
+    """The token, and what follows a label glued to its front (`INVOICENUMBERM54955`,
+    `FACTUURnummer2018-2863`, `FATTURAN.1657/2015`): OCR drops the space after a label.
+    The head sees the label in the text before the rest (its `alias_before` feature)."""
+    parts = [(token, start)]
+    match = glued.match(token) if glued is not None else None
+    if match and 0 < match.end() < len(token):
+        parts.append((token[match.end():], start + match.end()))
+    return parts
+
+
+def glued_label(aliases: Sequence[str]) -> re.Pattern[str] | None:
+    """Labels at the start of a token, with no space or word boundary after them: the field's
+    aliases or a number word, repeated (`INVOICE` + `NUMBER`), with their punctuation."""
+    parts = alias_alternatives([*aliases, *_NUMBER_WORDS])
+    if not parts:
+        return None
+    return re.compile(r"(?:(?:" + "|".join(parts) + r")[\s.:/()\-#°º]*)+", re.IGNORECASE)
+
+
+_NUMBER_WORDS = ("NO", "NR", "NUMBER", "NUM", "NUMMER", "NUMERO", "N")
 
 
 def _position(text: str, value) -> int:

@@ -13,6 +13,7 @@ from cropvlm.answer_head.features import Page, feature_names, featurize
 from cropvlm.normalize import exact_match
 from cropvlm.readers.answer_rules import extract
 from cropvlm.readers.answer_text import question_kind
+from cropvlm.readers.words import split_glued
 from cropvlm.templates import FieldSpec
 
 
@@ -24,9 +25,16 @@ class FieldCandidates:
     rule_text: str  # the rule-based reader's answer ("" when it has none)
     pages: tuple[int, ...] = ()  # the page each candidate is on
 
+    def answer(self, index: int) -> str:
+        """Candidate `index` as the reader answers it: free text with its glued words cut
+        (`readers.words`), so the head learns to pick what the reader will say."""
+        text = self.candidates[index].text
+        return split_glued(text) if self.spec.type == "text" else text
+
     def labels(self, gold: str) -> np.ndarray:
-        """1 for candidates that match `gold` exactly after normalisation, else 0."""
-        return np.array([exact_match(c.text, gold, self.spec.type) for c in self.candidates], dtype=np.float32)
+        """1 for candidates whose answer matches `gold` exactly after normalisation, else 0."""
+        return np.array([exact_match(self.answer(i), gold, self.spec.type) for i in range(len(self.candidates))],
+                        dtype=np.float32)
 
 
 def field_candidates(pages: Sequence[Page], spec: FieldSpec) -> FieldCandidates:

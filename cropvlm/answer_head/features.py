@@ -1,10 +1,12 @@
 """Numbers that describe one answer candidate on its page, for the answer head's model.
 
-Three groups, all generic (no word of any particular document): where the candidate sits
+Four groups, all generic (no word of any particular document): where the candidate sits
 (position, size of its print against the page's typical print, reading order); what it
 and its neighbours say (vocabularies of label roles in `vocabulary`, the template's
-aliases for the field asked, digits, case); how it compares with the page's other
-candidates (rank of an amount, repeats, the rule-based reader's pick).
+aliases for the field asked, digits, case, a comma or postcode where a multi-line value
+starts or ends); whether free text is made of words (the share the frozen lexicon of
+`readers.words` knows: a misread letter makes a non-word); how it compares with the page's
+other candidates (rank of an amount, repeats, the rule-based reader's pick).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from cropvlm.normalize import find_date_spans, normalize_text
 from cropvlm.readers.answer_rules import alias_pattern
 from cropvlm.readers.layout import above, below, rows_of
 from cropvlm.readers.ocr_lines import OcrLine
+from cropvlm.readers.words import lexicon, split_glued
 
 KINDS = ("name", "address", "other")
 NEIGHBOURS = ("self", "before", "left", "above", "below", "row")  # where a vocabulary word is looked for
@@ -34,7 +37,9 @@ def feature_names() -> list[str]:
              "alias_before", "alias_left", "alias_above", "alias_row", "left_gap",
              "rule_same", "rule_overlap", "rule_strength",
              "repeats", "rank", "distinct", "index", "is_last", "log_value", "currency", "time",
-             "postcode", "phone", "digit_words", "below_rule", "name_like", "dates_in"]
+             "postcode", "phone", "digit_words", "below_rule", "name_like", "dates_in",
+             "known_words", "unknown_words", "cuts", "ends_comma", "above_comma", "above_postcode",
+             "below_postcode"]
     names += [f"{where}_{word}" for where in NEIGHBOURS for word in vocab.VOCABULARIES]
     return names
 
@@ -167,6 +172,12 @@ def _row(ctx: _Context, index: int, c: AnswerCandidate) -> list[float]:
         sum(any(ch.isdigit() for ch in w) for w in text.split()),
         (y1 - ctx.rule_bottom) / page.median_height if ctx.rule_bottom is not None else -99.0,
         float(_name_like(text)), float(sum(page.dates[i] for i in c.lines)),
+        *(_words(text) if ctx.spec_type == "text" else (0.0, 0.0, 0.0)),
+        # Where a multi-line value starts and ends: a line ending in a comma goes on, a
+        # postcode usually closes an address.
+        float(text.rstrip().endswith(",")), float(up is not None and page.lines[up].text.rstrip().endswith(",")),
+        float(up is not None and bool(vocab.POSTCODE.search(page.lines[up].text))),
+        float(down is not None and bool(vocab.POSTCODE.search(page.lines[down].text))),
     ]
     none = np.zeros(page.hits.shape[1], dtype=bool)
     contexts = (
@@ -180,6 +191,23 @@ def _row(ctx: _Context, index: int, c: AnswerCandidate) -> list[float]:
     for found in contexts:
         feats += found.astype(float).tolist()
     return feats
+
+
+KNOWN = 3.0  # zipf of a word the lexicon knows well
+
+
+def _words(text: str) -> tuple[float, float, float]:
+    """Share of the answer's letter words (3+ letters, glued ones cut) the lexicon knows, how
+    many it does not, and how many cuts were made: a misread letter makes a non-word, so of
+    two reads of the same line the one made of words is likelier right."""
+    cut = split_glued(text)
+    tokens = [t for t in _LETTERS.findall(cut) if len(t) >= 3]
+    words = lexicon()
+    known = sum(words.get(t.lower(), 0.0) >= KNOWN for t in tokens)
+    return known / max(len(tokens), 1), float(len(tokens) - known), float(cut.count(" ") - text.count(" "))
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
 
 
 def _log_value(value: str) -> float:

@@ -63,13 +63,19 @@ def extract(lines: Sequence[OcrLine], spec: FieldSpec, region: str = "page",
 # --- aliases -----------------------------------------------------------------------------
 
 
-def alias_pattern(aliases: Sequence[str]) -> re.Pattern[str] | None:
-    """One regex for all aliases, longest first, tolerant to OCR spacing and punctuation."""
+def alias_alternatives(aliases: Sequence[str]) -> list[str]:
+    """A regex per alias, longest first, tolerant to OCR spacing and punctuation between words."""
     parts = []
     for alias in sorted(aliases, key=len, reverse=True):
         words = re.findall(r"[A-Za-z0-9]+|[#%&$]", alias)
         if words:
             parts.append(r"[\s.:/()\-]*".join(re.escape(w) for w in words))
+    return parts
+
+
+def alias_pattern(aliases: Sequence[str]) -> re.Pattern[str] | None:
+    """One regex for all aliases, as whole words."""
+    parts = alias_alternatives(aliases)
     if not parts:
         return None
     return re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(parts) + r")(?![A-Za-z])", re.IGNORECASE)

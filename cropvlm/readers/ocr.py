@@ -38,7 +38,6 @@ from cropvlm.readers.base import Answer, ReadRequest
 from cropvlm.readers.ocr_engines import ENGINES, OcrEngine, make_engine
 from cropvlm.readers.ocr_lines import OcrLine, lines_from_pieces
 from cropvlm.readers.reconcile import reconcile
-from cropvlm.readers.words import split_glued
 from cropvlm.errors import ReaderError
 
 
@@ -161,8 +160,8 @@ def _chosen(field, pick, source: str) -> Answer:
     if pick.index < 0:
         return Answer("", None, 0.0, source)
     chosen = field.candidates[pick.index]
-    if field.spec.type == "text":  # after the choice: the head learned from candidates as OCR glued them
-        text = split_glued(chosen.text)
+    if field.spec.type == "text":  # glued words cut (`FieldCandidates.answer`), as the head learned
+        text = field.answer(pick.index)
         return Answer(text, normalize_value(text, "text"), round(pick.confidence, 4), source)
     return Answer(chosen.text, chosen.value, round(pick.confidence, 4), source)
 

@@ -320,3 +320,49 @@ def test_a_crop_region_grows_to_the_whole_lines_it_holds():
     crop = Region(100.0, 90.0, 300.0, 130.0)
     assert crop.grown_to([name, outside]) == Region(40.0, 90.0, 360.0, 130.0)
     assert crop.grown_to([outside]) == crop
+
+
+def test_a_glued_candidate_is_labelled_and_answered_as_the_reader_will_say_it():
+    """The reader cuts glued words in the head's free-text answer, so the head learns from
+    labels of the cut text: a page that only reads `KUALALUMPUR` still has a right candidate."""
+    from tests.cropvlm.ocr_helpers import ADDRESS
+
+    field = field_candidates([Page.of(lines_of("ACME SDN BHD", "NO 5, JALAN BESAR,", "50450 KUALALUMPUR"))],
+                             ADDRESS)
+    gold = "NO 5, JALAN BESAR, 50450 KUALA LUMPUR"
+    right = [field.answer(i) for i in np.flatnonzero(field.labels(gold))]
+    assert right == [gold]
+    assert any(c.text == "NO 5, JALAN BESAR, 50450 KUALALUMPUR" for c in field.candidates)
+
+
+def test_word_features_tell_a_read_made_of_words_from_a_misread_one():
+    from cropvlm.answer_head.examples import all_feature_names
+    from tests.cropvlm.ocr_helpers import ADDRESS
+
+    names = all_feature_names()
+    known, unknown, cuts = (names.index(n) for n in ("known_words", "unknown_words", "cuts"))
+    above_comma, below_postcode = names.index("above_comma"), names.index("below_postcode")
+    for text, want in (("JALAN BESAR TAMAN MELAWATI", (1.0, 0.0)), ("JALAM BFSAR TAMAN MELAWATI", (0.5, 2.0))):
+        field = field_candidates([Page.of(lines_of(text))], ADDRESS)
+        assert tuple(field.features[0, [known, unknown]]) == want
+    field = field_candidates([Page.of(lines_of("NO 5, JALAN BESAR,", "TAMAN MELAWATI", "53100 KUALALUMPUR"))],
+                             ADDRESS)
+    middle = [c.text for c in field.candidates].index("TAMAN MELAWATI")
+    assert field.features[middle, above_comma] == 1.0 and field.features[middle, below_postcode] == 1.0
+    last = [c.text for c in field.candidates].index("53100 KUALALUMPUR")
+    assert field.features[last, cuts] == 1.0
+
+
+def test_an_id_glued_to_its_label_is_also_a_candidate_without_it():
+    """OCR drops the space after a label (`INVOICENUMBERM54955`); the part after a field alias
+    or number word is a candidate too, and a code that merely starts with letters stays whole."""
+    from tests.cropvlm.ocr_helpers import INVOICE_NO
+
+    def texts(line):
+        return [c.text for c in candidates(lines_of(line), INVOICE_NO)]
+
+    assert texts("INVOICENUMBERM54955") == ["INVOICENUMBERM54955", "M54955"]
+    assert texts("Invoice No.2019-0042") == ["No.2019-0042", "2019-0042"]
+    assert texts("INV-01371") == ["INV-01371"]
+    glued = candidates(lines_of("TAX INVOICENO:A1234"), INVOICE_NO)
+    assert [(c.text, c.start) for c in glued][-1] == ("A1234", 14)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from cropvlm.answer_head.candidates import AnswerCandidate
+from cropvlm.answer_head.examples import FieldCandidates
 from cropvlm.readers.ocr import _chosen
 from cropvlm.readers.words import lexicon, split_glued
 from cropvlm.templates import FieldSpec
@@ -44,9 +46,9 @@ def test_the_lexicon_holds_the_documents_languages():
 def test_the_heads_free_text_answer_is_cut_and_its_value_follows():
     spec = FieldSpec(field="address", question="What is the address?", type="text")
     candidate = AnswerCandidate("53000 KUALALUMPUR", "53000 KUALALUMPUR", (0,))
-    field = SimpleNamespace(spec=spec, candidates=(candidate,))
+    field = FieldCandidates(spec, (candidate,), np.zeros((1, 1), np.float32), "")
     answer = _chosen(field, SimpleNamespace(index=0, confidence=0.91234), "page")
     assert (answer.text, answer.value, answer.confidence) == ("53000 KUALA LUMPUR", "53000 KUALA LUMPUR", 0.9123)
-    typed = SimpleNamespace(spec=FieldSpec(field="no", question="Invoice number?", type="id"), candidates=(
-        AnswerCandidate("INVOICENUMBER", "INVOICENUMBER", (0,)),))
+    typed = FieldCandidates(FieldSpec(field="no", question="Invoice number?", type="id"),
+                            (AnswerCandidate("INVOICENUMBER", "INVOICENUMBER", (0,)),), np.zeros((1, 1), np.float32), "")
     assert _chosen(typed, SimpleNamespace(index=0, confidence=0.5), "page").text == "INVOICENUMBER"
